@@ -1,0 +1,147 @@
+"""HwGraph: the integer-only hardware graph every backend reads.
+
+Nodes are in execution order; each names its inputs (other nodes) and holds integer arrays
+(weights, biases, requantization multipliers and shifts) and plain attributes. Float scales
+are kept only as metadata, to dequantize the output and to document the graph.
+"""
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ajpq.errors import InvalidGraph
+
+FORMAT = "ajpq-hwgraph-1"
+OPS = ("input", "conv", "linear", "maxpool", "avgpool", "add", "concat", "reorg", "flatten")
+
+
+@dataclass
+class Node:
+    name: str
+    op: str
+    inputs: list[str]
+    shape: tuple[int, ...]  # output shape without batch: (C, H, W) or (F,)
+    bits: int  # output bit-width (32 for a raw accumulator)
+    signed: bool
+    attrs: dict[str, Any] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def channels(self) -> int:
+        return self.shape[0]
+
+
+@dataclass
+class HwGraph:
+    nodes: list[Node]
+    output_scale: np.ndarray  # float64 per output channel: real = int * output_scale
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def output(self) -> Node:
+        return self.nodes[-1]
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    def replace(self, nodes: list[Node], **kw: Any) -> "HwGraph":
+        return replace(self, nodes=nodes, **kw)
+
+    # ---- execution and reporting (implemented in golden.py / summary.py) ------------------
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """The golden integer executor: uint8 images (N, 3, H, W) -> int64 output tensor."""
+        from ajpq.graph.golden import run
+
+        return run(self, x)
+
+    def summary(self) -> dict[str, Any]:
+        from ajpq.graph.summary import summary
+
+        return summary(self)
+
+    def to_qonnx(self, path: str | Path) -> None:
+        from ajpq.graph.qonnx import export
+
+        export(self, path)
+
+    # ---- persistence ----------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        header = {"format": FORMAT, "meta": self.meta, "nodes": [
+            {"name": n.name, "op": n.op, "inputs": n.inputs, "shape": list(n.shape),
+             "bits": n.bits, "signed": n.signed, "attrs": n.attrs, "arrays": sorted(n.arrays)}
+            for n in self.nodes]}
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("graph.json", json.dumps(header))
+            _write_array(zf, "output_scale", self.output_scale)
+            for i, n in enumerate(self.nodes):
+                for key, arr in n.arrays.items():
+                    _write_array(zf, f"{i}/{key}", arr)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "HwGraph":
+        try:
+            with zipfile.ZipFile(path) as zf:
+                header = json.loads(zf.read("graph.json"))
+                if header.get("format") != FORMAT:
+                    raise ValueError(f"format is {header.get('format')!r}, not {FORMAT!r}")
+                nodes = [_read_node(zf, i, raw) for i, raw in enumerate(header["nodes"])]
+                graph = cls(nodes, _read_array(zf, "output_scale"), header.get("meta", {}))
+        except FileNotFoundError:
+            raise InvalidGraph(f"{path} does not exist; save a graph with HwGraph.save") from None
+        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as exc:
+            raise InvalidGraph(
+                f"{path} is not a valid ajpq HwGraph file ({type(exc).__name__}: {exc}); "
+                "re-create it with ajpq.lower(...).save(path)"
+            ) from None
+        validate(graph, str(path))
+        return graph
+
+
+def _write_array(zf: zipfile.ZipFile, name: str, arr: np.ndarray) -> None:
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
+    zf.writestr(f"arrays/{name}.npy", buf.getvalue())
+
+
+def _read_array(zf: zipfile.ZipFile, name: str) -> np.ndarray:
+    return np.load(io.BytesIO(zf.read(f"arrays/{name}.npy")), allow_pickle=False)
+
+
+def _read_node(zf: zipfile.ZipFile, index: int, raw: dict[str, Any]) -> Node:
+    arrays = {key: _read_array(zf, f"{index}/{key}") for key in raw["arrays"]}
+    attrs = {k: tuple(v) if isinstance(v, list) else v for k, v in raw["attrs"].items()}
+    return Node(str(raw["name"]), str(raw["op"]), [str(i) for i in raw["inputs"]],
+                tuple(int(d) for d in raw["shape"]), int(raw["bits"]), bool(raw["signed"]),
+                attrs, arrays)
+
+
+REQUIRED = {"conv": ("weight", "bias"), "linear": ("weight", "bias")}
+
+
+def validate(graph: HwGraph, where: str = "graph") -> None:
+    """Structural checks: known ops, inputs defined before use, required arrays present."""
+    seen: set[str] = set()
+    if not graph.nodes or graph.nodes[0].op != "input":
+        raise InvalidGraph(f"{where}: the first node must be the input")
+    for n in graph.nodes:
+        if n.op not in OPS:
+            raise InvalidGraph(f"{where}: node '{n.name}' has unknown op '{n.op}'; known: {OPS}")
+        missing = [i for i in n.inputs if i not in seen]
+        if missing:
+            raise InvalidGraph(f"{where}: node '{n.name}' reads '{missing[0]}' before it exists")
+        absent = [a for a in REQUIRED.get(n.op, ()) if a not in n.arrays]
+        if absent:
+            raise InvalidGraph(f"{where}: node '{n.name}' lacks its '{absent[0]}' array")
+        if n.name in seen:
+            raise InvalidGraph(f"{where}: node name '{n.name}' is used twice")
+        seen.add(n.name)
+    if len(graph.output_scale) != graph.output.channels:
+        raise InvalidGraph(f"{where}: output_scale does not match the output's channels")

@@ -1,0 +1,117 @@
+"""Brevitas QAT building blocks: per-channel weight bit-widths, integer bias, masks.
+
+Tensors travel between ops as :class:`QTensor` (a float value that is an integer times a
+scale). Weights use Brevitas' per-channel quantizer with a per-channel bit-width injected;
+activations are Brevitas QuantReLU / QuantIdentity. The bias is rounded to the accumulator
+scale (input scale x weight scale) with a straight-through estimator, so the integer path
+in the hardware graph adds exactly the same bias.
+"""
+
+from typing import NamedTuple
+
+import brevitas.nn as qnn
+import torch
+import torch.nn.functional as F
+from brevitas.function import round_ste
+from brevitas.quant import Int8WeightPerChannelFloat
+from torch import nn
+
+from ajpq.errors import UnsupportedOp
+
+
+class QTensor(NamedTuple):
+    value: torch.Tensor  # float, = integer * scale
+    scale: torch.Tensor  # scalar, or per channel with shape (1, C, 1, 1) / (1, F)
+    bits: int
+    signed: bool
+
+
+def from_brevitas(t: object) -> QTensor:
+    return QTensor(t.value, t.scale, int(t.bit_width.item()), bool(t.signed))
+
+
+class ChannelBits(nn.Module):
+    """Injected as Brevitas' weight_bit_width_impl: one bit-width per output channel."""
+
+    def __init__(self, bits: list[int]) -> None:
+        super().__init__()
+        safe = [max(b, 2) for b in bits]  # pruned channels are masked; any legal width works
+        self.register_buffer("bits", torch.tensor(safe, dtype=torch.float32).view(-1, 1, 1, 1))
+
+    def forward(self) -> torch.Tensor:
+        return self.bits
+
+
+def channel_scale(scale: torch.Tensor, channels: int) -> torch.Tensor:
+    """A scale as a (channels,) vector."""
+    return scale.reshape(-1).expand(channels) if scale.numel() == 1 else scale.reshape(-1)
+
+
+def uniform_scale(q: QTensor, layer: str) -> torch.Tensor:
+    s = q.scale.reshape(-1)
+    if s.numel() > 1 and not bool(torch.all(s == s[0])):
+        raise UnsupportedOp(
+            f"layer '{layer}' is dense but its input channels have different scales; "
+            "requantize the concat first"
+        )
+    return s[0]
+
+
+class QConv2d(nn.Module):
+    """A conv (or linear) with per-channel bit-widths, integer bias and a channel mask."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, bits: list[int],
+                 mask: torch.Tensor, attrs: dict | None = None, linear: bool = False) -> None:
+        super().__init__()
+        self.linear = linear
+        self.attrs = dict(attrs or {})
+        out_ch = weight.shape[0]
+        common = dict(weight_quant=Int8WeightPerChannelFloat,
+                      weight_bit_width_impl=ChannelBits(bits), bias=False)
+        if linear:
+            self.layer = qnn.QuantLinear(weight.shape[1], out_ch, **common)
+        else:
+            in_ch = weight.shape[1] * self.attrs["groups"]
+            self.layer = qnn.QuantConv2d(in_ch, out_ch, self.attrs["kernel"],
+                                         groups=self.attrs["groups"], **common)
+        with torch.no_grad():
+            self.layer.weight.copy_(weight)
+        self.bias = nn.Parameter(bias.detach().clone().float())
+        self.register_buffer("mask", mask.float())
+
+    @property
+    def depthwise(self) -> bool:
+        return not self.linear and self.attrs["groups"] > 1
+
+    def forward(self, x: QTensor, name: str = "") -> tuple[torch.Tensor, torch.Tensor]:
+        """Return the masked float output and its accumulator scale per output channel."""
+        w = self.layer.quant_weight()
+        w_scale = w.scale.reshape(-1)
+        if self.depthwise:
+            in_scale = channel_scale(x.scale, w_scale.numel())
+        else:
+            in_scale = uniform_scale(x, name)
+        acc_scale = in_scale * w_scale
+        bias = round_ste(self.bias / acc_scale) * acc_scale
+        if self.linear:
+            y = F.linear(x.value, w.value, bias)
+            return y * self.mask, acc_scale
+        y = F.conv2d(x.value, w.value, None, self.attrs["stride"], self.attrs["padding"],
+                     1, self.attrs["groups"])
+        return (y + bias.view(1, -1, 1, 1)) * self.mask.view(1, -1, 1, 1), acc_scale
+
+
+def act_quant(kind: str | None, bits: int, signed: bool = True) -> nn.Module:
+    """Brevitas activation quantizer: relu6 -> const scale 6/(2^b-1); relu -> learned."""
+    if kind == "relu6":
+        return qnn.QuantReLU(bit_width=bits, max_val=6.0, scaling_impl_type="const",
+                             return_quant_tensor=True)
+    if kind == "relu" or not signed:
+        return qnn.QuantReLU(bit_width=bits, return_quant_tensor=True)
+    return qnn.QuantIdentity(bit_width=bits, return_quant_tensor=True)
+
+
+def input_quant(scale: float) -> nn.Module:
+    """uint8 pixels: the normalised image quantized with scale = the normalisation scale."""
+    return qnn.QuantReLU(bit_width=8, max_val=255.0 * scale, scaling_impl_type="const",
+                         return_quant_tensor=True)

@@ -1,0 +1,156 @@
+"""``quantize(model, policy)``: the Brevitas QAT model that realises a policy.
+
+The float model is captured op by op (``capture``), BatchNorm folded into the convs, and
+each op rebuilt with Brevitas quantizers. The result is an ordinary trainable torch module
+(QAT fine-tune it with ``ajpq.train``) that ``ajpq.lower`` turns into a HwGraph.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ajpq.models.layers import reorg
+from ajpq.quant.capture import FloatOp, capture, example_input
+from ajpq.quant.masks import channel_masks
+from ajpq.quant.policy import Policy, _specs
+from ajpq.quant.qat import QConv2d, QTensor, act_quant, from_brevitas, input_quant
+
+EXTRA_ACT_BITS = 8  # bit-width of requantizers that are not a policy layer (add, avgpool, concat)
+FORWARDED = ("anchors", "num_anchors", "input_size", "grid_size")
+
+
+def _key(name: str) -> str:
+    return name.replace(".", "__")
+
+
+class QuantModel(nn.Module):
+    """A QAT model: ops in order, each a Brevitas-quantized block; see ``forward_quant``."""
+
+    def __init__(self, ops: list[FloatOp], policy: Policy, source: nn.Module) -> None:
+        super().__init__()
+        self.ops = [FloatOp(o.name, o.kind, list(o.inputs), o.shape, dict(o.attrs), act=o.act)
+                    for o in ops]
+        self.policy = policy
+        self.masks = channel_masks(ops, policy)
+        self.output_name = ops[-1].name
+        self.blocks = nn.ModuleDict()
+        self.acts = nn.ModuleDict()
+        consumers = {o.name: [c for c in ops if o.name in c.inputs] for o in ops}
+        signed: dict[str, bool] = {}
+        for op, kept in zip(ops, self.ops, strict=True):
+            signed[op.name] = self._build(op, consumers[op.name], signed, policy)
+            kept.attrs = op.attrs
+        for attr in FORWARDED:
+            value = getattr(source, attr, None)
+            if isinstance(value, torch.Tensor):
+                self.register_buffer(attr, value.detach().clone())
+            elif value is not None:
+                setattr(self, attr, value)
+
+    def _build(self, op: FloatOp, consumers: list[FloatOp], signed: dict[str, bool],
+               policy: Policy) -> bool:
+        """Create the op's modules; return whether its output is signed."""
+        key, in_signed = _key(op.name), any(signed[i] for i in op.inputs)
+        if op.kind == "input":
+            scale = consumers[0].attrs["scale"] if consumers[0].kind == "normalize" else 1.0
+            op.attrs["scale"] = scale
+            self.acts[key] = input_quant(scale)
+            return False
+        if op.kind in ("conv", "linear"):
+            mask = torch.from_numpy(self.masks[op.name])
+            bits = list(policy.layers[op.name].weight_bits)
+            self.blocks[key] = QConv2d(op.weight, op.bias, bits, mask, op.attrs,
+                                       linear=op.kind == "linear")
+            if op.name == self.output_name:
+                return True  # the head keeps its int32 accumulator
+            self.acts[key] = act_quant(op.act, policy.layers[op.name].act_bits)
+            return op.act is None
+        if op.kind in ("add", "avgpool"):
+            self.acts[key] = act_quant(op.act, EXTRA_ACT_BITS, signed=in_signed or op.kind == "add")
+            return op.act is None and (in_signed or op.kind == "add")
+        if op.kind == "concat" and not all(_is_depthwise(c) for c in consumers):
+            op.attrs["requant"] = True
+            self.acts[key] = act_quant(None, EXTRA_ACT_BITS, signed=in_signed)
+        return in_signed
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw pixels (N, 3, H, W) as float 0..255 -> the model's float output."""
+        return self.forward_quant(x).value
+
+    def forward_quant(self, x: torch.Tensor, record: dict[str, QTensor] | None = None
+                      ) -> QTensor:
+        values: dict[str, QTensor] = {}
+        for op in self.ops:
+            values[op.name] = self._run(op, [values[i] for i in op.inputs], x)
+        if record is not None:
+            record.update(values)
+        return values[self.output_name]
+
+    def _run(self, op: FloatOp, args: list[QTensor], x: torch.Tensor) -> QTensor:
+        key = _key(op.name)
+        if op.kind == "input":
+            return from_brevitas(self.acts[key](x * op.attrs["scale"]))
+        if op.kind == "normalize":
+            return args[0]
+        if op.kind in ("conv", "linear"):
+            y, acc_scale = self.blocks[key](args[0], op.name)
+            if key not in self.acts:
+                shape = (1, -1, 1, 1) if op.kind == "conv" else (1, -1)
+                return QTensor(y, acc_scale.view(shape), 32, True)
+            return from_brevitas(self.acts[key](y))
+        a = args[0]
+        if op.kind == "maxpool":
+            k, s, p = op.attrs["kernel"], op.attrs["stride"], op.attrs["padding"]
+            return a._replace(value=F.max_pool2d(a.value, k, s, p))
+        if op.kind == "avgpool":
+            y = F.avg_pool2d(a.value, op.attrs["kernel"], op.attrs["stride"])
+            return from_brevitas(self.acts[key](y))
+        if op.kind == "add":
+            mask = torch.from_numpy(self.masks[op.name]).float().view(1, -1, 1, 1)
+            return from_brevitas(self.acts[key]((a.value + args[1].value) * mask))
+        return _move(op, args, self.acts[key] if key in self.acts else None)
+
+
+def _move(op: FloatOp, args: list[QTensor], requant: nn.Module | None) -> QTensor:
+    """Data-movement ops: reorg, concat, flatten (scales move with their channels)."""
+    a = args[0]
+    per_channel = any(t.scale.numel() > 1 for t in args)
+    if op.kind == "reorg":
+        stride = op.attrs["stride"]
+        scale = a.scale.repeat(1, stride * stride, 1, 1) if per_channel else a.scale
+        return a._replace(value=reorg(a.value, stride), scale=scale)
+    if op.kind == "flatten":
+        spatial = a.value[0, 0].numel() if a.value.dim() == 4 else 1
+        scale = a.scale.reshape(1, -1).repeat_interleave(spatial, 1) if per_channel else a.scale
+        return a._replace(value=a.value.flatten(1), scale=scale)
+    value = torch.cat([t.value for t in args], dim=1)
+    if requant is not None:
+        return from_brevitas(requant(value))
+    scales = [t.scale.reshape(-1).expand(t.value.shape[1]) for t in args]
+    scale = torch.cat(scales).view(1, -1, 1, 1)
+    return QTensor(value, scale, max(t.bits for t in args), any(t.signed for t in args))
+
+
+def _is_depthwise(op: FloatOp) -> bool:
+    return op.kind == "conv" and op.attrs["groups"] > 1
+
+
+def quantize(model: nn.Module, policy: Policy, calibration: torch.Tensor | None = None,
+             input_size: tuple[int, int] | None = None) -> QuantModel:
+    """Build the Brevitas QAT model realising ``policy`` (per-channel bits, 0 = pruned).
+
+    ``calibration``: a batch of raw-pixel images used to initialise learned activation
+    scales (ReLU without an upper bound); a seeded random batch is used when omitted.
+    """
+    ops = capture(model, input_size)
+    policy.validated(_specs(ops))
+    qmodel = QuantModel(ops, policy, model)
+    if calibration is None:
+        generator = torch.Generator().manual_seed(0)
+        shape = example_input(model, input_size).shape[1:]
+        calibration = torch.randint(0, 256, (8, *shape), generator=generator).float()
+    qmodel.train()
+    with torch.no_grad():  # learned activation scales take their initial value from stats
+        qmodel(calibration)
+    qmodel.eval()
+    return qmodel
