@@ -7,11 +7,10 @@ every product and partial sum is an integer far below 2^53.
 from collections.abc import Callable
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
-
 from ajpq.errors import InvalidGraph
 from ajpq.graph.hwgraph import HwGraph, Node
 from ajpq.graph.requant import requantize
+from numpy.lib.stride_tricks import sliding_window_view
 
 
 def run(graph: HwGraph, x: np.ndarray) -> np.ndarray:
@@ -27,12 +26,19 @@ def run(graph: HwGraph, x: np.ndarray) -> np.ndarray:
     values: dict[str, np.ndarray] = {}
     for node in graph.nodes:
         args = [values[name] for name in node.inputs]
-        values[node.name] = x.astype(np.int64) if node.op == "input" else KERNELS[node.op](node, args)
+        values[node.name] = (
+            x.astype(np.int64) if node.op == "input" else KERNELS[node.op](node, args)
+        )
     return values[graph.output.name]
 
 
-def _windows(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
-             padding: tuple[int, int], fill: float = 0) -> np.ndarray:
+def _windows(
+    x: np.ndarray,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    fill: float = 0,
+) -> np.ndarray:
     """(N, C, Ho, Wo, kh, kw) view of sliding windows over a padded (N, C, H, W) tensor."""
     ph, pw = padding
     if ph or pw:
@@ -44,8 +50,13 @@ def _windows(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
 def _output(node: Node, acc: np.ndarray) -> np.ndarray:
     if not node.attrs.get("requant", True):
         return acc
-    return requantize(acc, node.arrays["multiplier"], node.arrays["shift"],
-                      node.attrs["act_min"], node.attrs["act_max"])
+    return requantize(
+        acc,
+        node.arrays["multiplier"],
+        node.arrays["shift"],
+        node.attrs["act_min"],
+        node.attrs["act_max"],
+    )
 
 
 def conv(node: Node, args: list[np.ndarray]) -> np.ndarray:
@@ -53,8 +64,9 @@ def conv(node: Node, args: list[np.ndarray]) -> np.ndarray:
     if "in_index" in node.arrays:
         x = x[:, node.arrays["in_index"]]
     weight = node.arrays["weight"].astype(np.float64)
-    win = _windows(x.astype(np.float64), weight.shape[2:], node.attrs["stride"],
-                   node.attrs["padding"])
+    win = _windows(
+        x.astype(np.float64), weight.shape[2:], node.attrs["stride"], node.attrs["padding"]
+    )
     if node.attrs["groups"] == 1:
         acc = np.tensordot(win, weight, axes=([1, 4, 5], [1, 2, 3])).transpose(0, 3, 1, 2)
     else:
@@ -108,6 +120,12 @@ def flatten(node: Node, args: list[np.ndarray]) -> np.ndarray:
 
 
 KERNELS: dict[str, Callable[[Node, list[np.ndarray]], np.ndarray]] = {
-    "conv": conv, "linear": linear, "maxpool": maxpool, "avgpool": avgpool, "add": add,
-    "concat": concat, "reorg": reorg, "flatten": flatten,
+    "conv": conv,
+    "linear": linear,
+    "maxpool": maxpool,
+    "avgpool": avgpool,
+    "add": add,
+    "concat": concat,
+    "reorg": reorg,
+    "flatten": flatten,
 }

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from ajpq.errors import InvalidGraph
 
 FORMAT = "ajpq-hwgraph-1"
@@ -74,10 +73,23 @@ class HwGraph:
 
     # ---- persistence ----------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
-        header = {"format": FORMAT, "meta": self.meta, "nodes": [
-            {"name": n.name, "op": n.op, "inputs": n.inputs, "shape": list(n.shape),
-             "bits": n.bits, "signed": n.signed, "attrs": n.attrs, "arrays": sorted(n.arrays)}
-            for n in self.nodes]}
+        header = {
+            "format": FORMAT,
+            "meta": self.meta,
+            "nodes": [
+                {
+                    "name": n.name,
+                    "op": n.op,
+                    "inputs": n.inputs,
+                    "shape": list(n.shape),
+                    "bits": n.bits,
+                    "signed": n.signed,
+                    "attrs": n.attrs,
+                    "arrays": sorted(n.arrays),
+                }
+                for n in self.nodes
+            ],
+        }
         with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
             zf.writestr("graph.json", json.dumps(header))
             _write_array(zf, "output_scale", self.output_scale)
@@ -118,9 +130,16 @@ def _read_array(zf: zipfile.ZipFile, name: str) -> np.ndarray:
 def _read_node(zf: zipfile.ZipFile, index: int, raw: dict[str, Any]) -> Node:
     arrays = {key: _read_array(zf, f"{index}/{key}") for key in raw["arrays"]}
     attrs = {k: tuple(v) if isinstance(v, list) else v for k, v in raw["attrs"].items()}
-    return Node(str(raw["name"]), str(raw["op"]), [str(i) for i in raw["inputs"]],
-                tuple(int(d) for d in raw["shape"]), int(raw["bits"]), bool(raw["signed"]),
-                attrs, arrays)
+    return Node(
+        str(raw["name"]),
+        str(raw["op"]),
+        [str(i) for i in raw["inputs"]],
+        tuple(int(d) for d in raw["shape"]),
+        int(raw["bits"]),
+        bool(raw["signed"]),
+        attrs,
+        arrays,
+    )
 
 
 REQUIRED = {"conv": ("weight", "bias"), "linear": ("weight", "bias")}

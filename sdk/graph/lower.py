@@ -8,7 +8,6 @@ channels first become all-zero channels (exactly what the QAT model computes), t
 
 import numpy as np
 import torch
-
 from ajpq.graph.hwgraph import HwGraph, Node, validate
 from ajpq.graph.remove_pruned_channels import remove_pruned_channels
 from ajpq.graph.requant import quantize_multiplier, quantize_multipliers
@@ -47,8 +46,9 @@ class _Lowering:
         if op.kind in ("conv", "linear"):
             self._layer(op, node)
         elif op.kind in ("maxpool", "avgpool"):
-            node.attrs.update(kernel=op.attrs["kernel"], stride=op.attrs["stride"],
-                              padding=op.attrs["padding"])
+            node.attrs.update(
+                kernel=op.attrs["kernel"], stride=op.attrs["stride"], padding=op.attrs["padding"]
+            )
             if op.kind == "avgpool":
                 area = op.attrs["kernel"][0] * op.attrs["kernel"][1]
                 self._rescale(node, self._in(op) / area, q)
@@ -77,8 +77,11 @@ class _Lowering:
             w = block.layer.quant_weight()
             w_scale = w.scale.reshape(-1)
             x = self.record[op.inputs[0]]
-            in_scale = (channel_scale(x.scale, w_scale.numel()) if block.depthwise
-                        else uniform_scale(x, op.name).expand_as(w_scale))
+            in_scale = (
+                channel_scale(x.scale, w_scale.numel())
+                if block.depthwise
+                else uniform_scale(x, op.name).expand_as(w_scale)
+            )
             acc_scale = in_scale * w_scale  # float32, as in the QAT forward
             weight = torch.round(w.value / w.scale).to(torch.int64).numpy()
             bias = torch.round(block.bias / acc_scale).to(torch.int64).numpy()
@@ -86,11 +89,13 @@ class _Lowering:
         weight[~mask], bias[~mask] = 0, 0
         bits = np.array(self.qmodel.policy.layers[op.name].weight_bits, dtype=np.uint8)
         bits[~mask] = 0
-        node.arrays.update(weight=weight.astype(np.int8), bias=bias.astype(np.int32),
-                           weight_bits=bits)
+        node.arrays.update(
+            weight=weight.astype(np.int8), bias=bias.astype(np.int32), weight_bits=bits
+        )
         if op.kind == "conv":
-            node.attrs.update(stride=op.attrs["stride"], padding=op.attrs["padding"],
-                              groups=op.attrs["groups"])
+            node.attrs.update(
+                stride=op.attrs["stride"], padding=op.attrs["padding"], groups=op.attrs["groups"]
+            )
         real_acc = in_scale.double().numpy() * w_scale.double().numpy()
         node.attrs["input_bits"] = x.bits
         if node.bits == 32:  # the head: int32 accumulators out
@@ -110,9 +115,13 @@ class _Lowering:
         pairs = np.array(multipliers, dtype=np.int64)
         pairs[~self.qmodel.masks[op.name]] = 0
         index = np.arange(node.channels, dtype=np.int32)
-        node.arrays.update(multiplier_a=pairs[:, 0].astype(np.int32),
-                           multiplier_b=pairs[:, 1].astype(np.int32),
-                           shift=np.array(shifts, dtype=np.int8), index_a=index, index_b=index)
+        node.arrays.update(
+            multiplier_a=pairs[:, 0].astype(np.int32),
+            multiplier_b=pairs[:, 1].astype(np.int32),
+            shift=np.array(shifts, dtype=np.int8),
+            index_a=index,
+            index_b=index,
+        )
         node.attrs.update(_requant_attrs(q))
 
 

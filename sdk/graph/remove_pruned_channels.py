@@ -9,11 +9,18 @@ weight bytes of the result are what the kept channels imply. Numbers do not chan
 from dataclasses import replace
 
 import numpy as np
-
 from ajpq.graph.hwgraph import HwGraph, Node
 
-PER_CHANNEL = ("weight", "bias", "weight_bits", "multiplier", "shift",
-               "multiplier_a", "multiplier_b", "acc_scale")
+PER_CHANNEL = (
+    "weight",
+    "bias",
+    "weight_bits",
+    "multiplier",
+    "shift",
+    "multiplier_a",
+    "multiplier_b",
+    "acc_scale",
+)
 
 
 def remove_pruned_channels(graph: HwGraph) -> HwGraph:
@@ -22,8 +29,9 @@ def remove_pruned_channels(graph: HwGraph) -> HwGraph:
     for node in graph.nodes:
         mask = node.arrays.get("mask", np.ones(node.channels, dtype=bool))
         keep = np.flatnonzero(mask)
-        arrays = {k: (v[keep] if k in PER_CHANNEL else v) for k, v in node.arrays.items()
-                  if k != "mask"}
+        arrays = {
+            k: (v[keep] if k in PER_CHANNEL else v) for k, v in node.arrays.items() if k != "mask"
+        }
         inputs = [kept[name] for name in node.inputs]
         if node.op in ("conv", "linear"):
             _shrink_inputs(node, arrays, keep, inputs[0])

@@ -33,12 +33,20 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
 
 def quantize_multipliers(reals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     pairs = [quantize_multiplier(float(r)) for r in np.asarray(reals, dtype=np.float64).ravel()]
-    return (np.array([p[0] for p in pairs], dtype=np.int32),
-            np.array([p[1] for p in pairs], dtype=np.int8))
+    return (
+        np.array([p[0] for p in pairs], dtype=np.int32),
+        np.array([p[1] for p in pairs], dtype=np.int8),
+    )
 
 
-def requantize(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
-               lo: int, hi: int, channel_axis: int = 1) -> np.ndarray:
+def requantize(
+    acc: np.ndarray,
+    multiplier: np.ndarray,
+    shift: np.ndarray,
+    lo: int,
+    hi: int,
+    channel_axis: int = 1,
+) -> np.ndarray:
     """Apply per-channel multiplier/shift to int64 accumulators and clamp to [lo, hi]."""
     shape = [1] * acc.ndim
     shape[channel_axis] = -1

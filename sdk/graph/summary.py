@@ -3,7 +3,6 @@
 from typing import Any
 
 import numpy as np
-
 from ajpq.graph.hwgraph import HwGraph, Node
 
 
@@ -15,9 +14,12 @@ def layer_summary(node: Node, input_shape: tuple[int, ...]) -> dict[str, Any]:
     macs = positions * per_channel * len(bits)
     in_bits = int(node.attrs.get("input_bits", 8))
     return {
-        "name": node.name, "op": node.op,
-        "in_channels": int(input_shape[0]), "out_channels": int(len(bits)),
-        "params": int(weight.size), "bits": sorted({int(b) for b in bits}),
+        "name": node.name,
+        "op": node.op,
+        "in_channels": int(input_shape[0]),
+        "out_channels": int(len(bits)),
+        "params": int(weight.size),
+        "bits": sorted({int(b) for b in bits}),
         "mean_bits": float(bits.mean()) if len(bits) else 0.0,
         "macs": macs,
         "bops": int(positions * per_channel * (bits * in_bits).sum()),
@@ -27,9 +29,17 @@ def layer_summary(node: Node, input_shape: tuple[int, ...]) -> dict[str, Any]:
 
 def summary(graph: HwGraph) -> dict[str, Any]:
     shapes = {n.name: n.shape for n in graph.nodes}
-    layers = [layer_summary(n, shapes[n.inputs[0]]) for n in graph.nodes
-              if n.op in ("conv", "linear")]
-    totals = {key: sum(layer[key] for layer in layers)
-              for key in ("params", "macs", "bops", "weight_bytes")}
-    return {**totals, "layers": layers, "nodes": len(graph.nodes),
-            "input_shape": list(graph.nodes[0].shape), "output_shape": list(graph.output.shape)}
+    layers = [
+        layer_summary(n, shapes[n.inputs[0]]) for n in graph.nodes if n.op in ("conv", "linear")
+    ]
+    totals = {
+        key: sum(layer[key] for layer in layers)
+        for key in ("params", "macs", "bops", "weight_bytes")
+    }
+    return {
+        **totals,
+        "layers": layers,
+        "nodes": len(graph.nodes),
+        "input_shape": list(graph.nodes[0].shape),
+        "output_shape": list(graph.output.shape),
+    }

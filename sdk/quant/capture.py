@@ -9,11 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch import fx, nn
-from torch.fx.passes.shape_prop import ShapeProp
-
 from ajpq.errors import UnsupportedOp
 from ajpq.models.layers import Normalize, Reorg
+from torch import fx, nn
+from torch.fx.passes.shape_prop import ShapeProp
 
 SUPPORTED = (
     "Conv2d (dense or depthwise), BatchNorm2d after a conv, ReLU/ReLU6, MaxPool2d, AvgPool2d, "
@@ -147,9 +146,14 @@ class _Builder:
     def _visit_function(self, node: fx.Node) -> None:
         target = node.target
         if target in (torch.cat, "cat"):
-            tensors, dim = node.args[0], node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
+            tensors, dim = (
+                node.args[0],
+                node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0),
+            )
             if dim not in (1, -3):
-                raise UnsupportedOp(f"'{node.name}' concatenates on dim {dim}; only channels (dim=1)")
+                raise UnsupportedOp(
+                    f"'{node.name}' concatenates on dim {dim}; only channels (dim=1)"
+                )
             self._add(node, "concat", [self._src(t) for t in tensors])
         elif target in (operator.add, torch.add, "add"):
             self._add(node, "add", [self._src(a) for a in node.args[:2]])
@@ -159,7 +163,9 @@ class _Builder:
             start = node.args[1] if len(node.args) > 1 else node.kwargs.get("start_dim", 0)
             self._flatten(node, [self._src(node.args[0])], start)
         else:
-            raise UnsupportedOp(f"'{node.name}' calls {target}, which is not supported; use {SUPPORTED}")
+            raise UnsupportedOp(
+                f"'{node.name}' calls {target}, which is not supported; use {SUPPORTED}"
+            )
 
     def _conv(self, node: fx.Node, m: nn.Conv2d, src: list[str]) -> None:
         in_ch = m.in_channels
@@ -175,8 +181,10 @@ class _Builder:
             )
         bias = m.bias.detach().clone() if m.bias is not None else torch.zeros(m.out_channels)
         attrs = {
-            "stride": tuple(m.stride), "padding": tuple(m.padding),
-            "groups": m.groups, "kernel": tuple(m.kernel_size),
+            "stride": tuple(m.stride),
+            "padding": tuple(m.padding),
+            "groups": m.groups,
+            "kernel": tuple(m.kernel_size),
         }
         self._add(node, "conv", src, attrs=attrs, weight=m.weight.detach().clone(), bias=bias)
 
@@ -206,7 +214,9 @@ class _Builder:
         op.act = act
         self.alias[node.name] = op.name
 
-    def _pool(self, node: fx.Node, kind: str, src: list[str], k: Any, s: Any, p: Any, d: Any) -> None:
+    def _pool(
+        self, node: fx.Node, kind: str, src: list[str], k: Any, s: Any, p: Any, d: Any
+    ) -> None:
         k, s = _pair(k), _pair(s if s is not None else k)
         p, d = _pair(p), _pair(d)
         if d != (1, 1) or (kind == "avgpool" and p != (0, 0)):
@@ -219,7 +229,9 @@ class _Builder:
         if _pair(size) != (1, 1):
             raise UnsupportedOp(f"'{node.name}' is AdaptiveAvgPool2d({size}); only output size 1")
         h, w = self.by_name[src[0]].shape[1:]
-        self._add(node, "avgpool", src, attrs={"kernel": (h, w), "stride": (h, w), "padding": (0, 0)})
+        self._add(
+            node, "avgpool", src, attrs={"kernel": (h, w), "stride": (h, w), "padding": (0, 0)}
+        )
 
     def _flatten(self, node: fx.Node, src: list[str], start_dim: int) -> None:
         if start_dim != 1:

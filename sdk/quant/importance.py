@@ -7,9 +7,8 @@ controllers (layer sparsity, channel bit-widths) rank channels by this number.
 """
 
 import numpy as np
-from torch import nn
-
 from ajpq.quant.capture import FloatOp, capture
+from torch import nn
 
 
 def op_importance(op: FloatOp) -> np.ndarray:
@@ -19,8 +18,12 @@ def op_importance(op: FloatOp) -> np.ndarray:
     return weight.abs().sum(dim=1).double().numpy()
 
 
-def channel_importance(model: nn.Module, input_size: tuple[int, int] | None = None
-                       ) -> dict[str, np.ndarray]:
+def channel_importance(
+    model: nn.Module, input_size: tuple[int, int] | None = None
+) -> dict[str, np.ndarray]:
     """Importance per output channel for every quantizable layer of ``model``."""
-    return {op.name: op_importance(op) for op in capture(model, input_size)
-            if op.kind in ("conv", "linear")}
+    return {
+        op.name: op_importance(op)
+        for op in capture(model, input_size)
+        if op.kind in ("conv", "linear")
+    }

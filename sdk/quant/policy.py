@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from torch import nn
-
 from ajpq.errors import InvalidPolicy
 from ajpq.quant.capture import FloatOp, capture
 from ajpq.quant.importance import op_importance
+from torch import nn
 
 WEIGHT_BITS = (0, 2, 3, 4, 5, 6, 7, 8)
 ACT_BITS = (2, 3, 4, 5, 6, 7, 8)
@@ -44,9 +43,15 @@ def layer_specs(model: nn.Module, input_size: tuple[int, int] | None = None) -> 
 def _specs(ops: list[FloatOp]) -> list[LayerSpec]:
     last = ops[-1].name
     return [
-        LayerSpec(op.name, op.kind, int(op.weight.shape[0]),
-                  op.kind == "conv" and op.attrs["groups"] > 1, op.name == last)
-        for op in ops if op.kind in ("conv", "linear")
+        LayerSpec(
+            op.name,
+            op.kind,
+            int(op.weight.shape[0]),
+            op.kind == "conv" and op.attrs["groups"] > 1,
+            op.name == last,
+        )
+        for op in ops
+        if op.kind in ("conv", "linear")
     ]
 
 
@@ -58,36 +63,59 @@ class Policy:
 
     # ---- constructors -------------------------------------------------------------------
     @classmethod
-    def uniform(cls, model: nn.Module, weight_bits: int = 8, act_bits: int = 8,
-                input_size: tuple[int, int] | None = None) -> "Policy":
+    def uniform(
+        cls,
+        model: nn.Module,
+        weight_bits: int = 8,
+        act_bits: int = 8,
+        input_size: tuple[int, int] | None = None,
+    ) -> "Policy":
         specs = layer_specs(model, input_size)
-        return cls({s.name: LayerPolicy((weight_bits,) * s.out_channels, act_bits)
-                    for s in specs}).validated(specs)
+        return cls(
+            {s.name: LayerPolicy((weight_bits,) * s.out_channels, act_bits) for s in specs}
+        ).validated(specs)
 
     @classmethod
-    def random(cls, model: nn.Module, seed: int = 0, prune_max: float = 0.5,
-               bits: Sequence[int] = (2, 3, 4, 5, 6, 7, 8), act_bits: Sequence[int] = (4, 8),
-               input_size: tuple[int, int] | None = None) -> "Policy":
-        """Random mixed bit-widths with up to ``prune_max`` of each layer's channels pruned."""
+    def random(
+        cls,
+        model: nn.Module,
+        seed: int = 0,
+        prune_max: float = 0.5,
+        bits: Sequence[int] = (2, 3, 4, 5, 6, 7, 8),
+        act_bits: Sequence[int] = (4, 8),
+        input_size: tuple[int, int] | None = None,
+    ) -> "Policy":
+        """Random mixed bit-widths with up to ``prune_max`` of each layer's channels pruned.
+
+        Depthwise layers are not pruned on their own: their channels follow their input.
+        """
         rng = np.random.default_rng(seed)
         layers = {}
         for spec in layer_specs(model, input_size):
             chosen = rng.choice(np.asarray(bits), size=spec.out_channels)
-            if not spec.is_output:
+            if not (spec.is_output or spec.depthwise):
                 n_pruned = int(rng.uniform(0, prune_max) * spec.out_channels)
                 n_pruned = min(n_pruned, spec.out_channels - 1)
                 chosen[rng.permutation(spec.out_channels)[:n_pruned]] = 0
-            layers[spec.name] = LayerPolicy(tuple(int(b) for b in chosen),
-                                            int(rng.choice(np.asarray(act_bits))))
+            layers[spec.name] = LayerPolicy(
+                tuple(int(b) for b in chosen), int(rng.choice(np.asarray(act_bits)))
+            )
         return cls(layers).validated(layer_specs(model, input_size))
 
     @classmethod
-    def from_sparsity(cls, model: nn.Module, sparsity: float | Mapping[str, float],
-                      bits: int | Sequence[int] = 8, act_bits: int = 8,
-                      input_size: tuple[int, int] | None = None) -> "Policy":
+    def from_sparsity(
+        cls,
+        model: nn.Module,
+        sparsity: float | Mapping[str, float],
+        bits: int | Sequence[int] = 8,
+        act_bits: int = 8,
+        input_size: tuple[int, int] | None = None,
+    ) -> "Policy":
         """Prune the least important ``sparsity`` fraction of each layer's channels (L1 norm,
         see ``ajpq.quant.importance``); give the kept channels ``bits``. A sequence of bit-
         widths splits the kept channels into equal importance quantiles, most important first.
+        Depthwise layers get no sparsity of their own: they lose the channels their input
+        loses (see ``ajpq.quant.masks``).
         """
         ops = capture(model, input_size)
         specs = _specs(ops)
@@ -95,7 +123,7 @@ class Policy:
         layers = {}
         for spec in specs:
             share = sparsity.get(spec.name, 0.0) if isinstance(sparsity, Mapping) else sparsity
-            share = 0.0 if spec.is_output else float(share)
+            share = 0.0 if spec.is_output or spec.depthwise else float(share)
             order = np.argsort(-op_importance(by_name[spec.name]), kind="stable")
             n_kept = max(1, spec.out_channels - int(round(share * spec.out_channels)))
             quantiles = [bits] if isinstance(bits, int) else list(bits)
@@ -148,21 +176,34 @@ class Policy:
 
     # ---- persistence --------------------------------------------------------------------
     def to_json(self) -> str:
-        return json.dumps({"format": "ajpq-policy-1", "layers": {
-            name: {"weight_bits": list(lp.weight_bits), "act_bits": lp.act_bits}
-            for name, lp in self.layers.items()}}, indent=1)
+        return json.dumps(
+            {
+                "format": "ajpq-policy-1",
+                "layers": {
+                    name: {"weight_bits": list(lp.weight_bits), "act_bits": lp.act_bits}
+                    for name, lp in self.layers.items()
+                },
+            },
+            indent=1,
+        )
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(self.to_json())
 
     @classmethod
-    def load(cls, path: str | Path, model: nn.Module | None = None,
-             input_size: tuple[int, int] | None = None) -> "Policy":
+    def load(
+        cls,
+        path: str | Path,
+        model: nn.Module | None = None,
+        input_size: tuple[int, int] | None = None,
+    ) -> "Policy":
         """Load a policy JSON; with ``model``, also check that it fits that model."""
         try:
             raw = json.loads(Path(path).read_text())
-            layers = {name: LayerPolicy(tuple(int(b) for b in v["weight_bits"]), int(v["act_bits"]))
-                      for name, v in raw["layers"].items()}
+            layers = {
+                name: LayerPolicy(tuple(int(b) for b in v["weight_bits"]), int(v["act_bits"]))
+                for name, v in raw["layers"].items()
+            }
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise InvalidPolicy(
                 f"{path} is not an ajpq policy JSON ({type(exc).__name__}: {exc}); write one "

@@ -12,11 +12,10 @@ from typing import NamedTuple
 import brevitas.nn as qnn
 import torch
 import torch.nn.functional as F
+from ajpq.errors import UnsupportedOp
 from brevitas.function import round_ste
 from brevitas.quant import Int8WeightPerChannelFloat
 from torch import nn
-
-from ajpq.errors import UnsupportedOp
 
 
 class QTensor(NamedTuple):
@@ -33,10 +32,11 @@ def from_brevitas(t: object) -> QTensor:
 class ChannelBits(nn.Module):
     """Injected as Brevitas' weight_bit_width_impl: one bit-width per output channel."""
 
-    def __init__(self, bits: list[int]) -> None:
+    def __init__(self, bits: list[int], weight_dims: int = 4) -> None:
         super().__init__()
         safe = [max(b, 2) for b in bits]  # pruned channels are masked; any legal width works
-        self.register_buffer("bits", torch.tensor(safe, dtype=torch.float32).view(-1, 1, 1, 1))
+        shape = (-1,) + (1,) * (weight_dims - 1)
+        self.register_buffer("bits", torch.tensor(safe, dtype=torch.float32).view(shape))
 
     def forward(self) -> torch.Tensor:
         return self.bits
@@ -60,20 +60,31 @@ def uniform_scale(q: QTensor, layer: str) -> torch.Tensor:
 class QConv2d(nn.Module):
     """A conv (or linear) with per-channel bit-widths, integer bias and a channel mask."""
 
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, bits: list[int],
-                 mask: torch.Tensor, attrs: dict | None = None, linear: bool = False) -> None:
+    def __init__(
+        self,
+        weight: torch.Tensor,
+        bias: torch.Tensor,
+        bits: list[int],
+        mask: torch.Tensor,
+        attrs: dict | None = None,
+        linear: bool = False,
+    ) -> None:
         super().__init__()
         self.linear = linear
         self.attrs = dict(attrs or {})
         out_ch = weight.shape[0]
-        common = dict(weight_quant=Int8WeightPerChannelFloat,
-                      weight_bit_width_impl=ChannelBits(bits), bias=False)
+        common = dict(
+            weight_quant=Int8WeightPerChannelFloat,
+            weight_bit_width_impl=ChannelBits(bits, weight.dim()),
+            bias=False,
+        )
         if linear:
             self.layer = qnn.QuantLinear(weight.shape[1], out_ch, **common)
         else:
             in_ch = weight.shape[1] * self.attrs["groups"]
-            self.layer = qnn.QuantConv2d(in_ch, out_ch, self.attrs["kernel"],
-                                         groups=self.attrs["groups"], **common)
+            self.layer = qnn.QuantConv2d(
+                in_ch, out_ch, self.attrs["kernel"], groups=self.attrs["groups"], **common
+            )
         with torch.no_grad():
             self.layer.weight.copy_(weight)
         self.bias = nn.Parameter(bias.detach().clone().float())
@@ -96,16 +107,24 @@ class QConv2d(nn.Module):
         if self.linear:
             y = F.linear(x.value, w.value, bias)
             return y * self.mask, acc_scale
-        y = F.conv2d(x.value, w.value, None, self.attrs["stride"], self.attrs["padding"],
-                     1, self.attrs["groups"])
+        y = F.conv2d(
+            x.value,
+            w.value,
+            None,
+            self.attrs["stride"],
+            self.attrs["padding"],
+            1,
+            self.attrs["groups"],
+        )
         return (y + bias.view(1, -1, 1, 1)) * self.mask.view(1, -1, 1, 1), acc_scale
 
 
 def act_quant(kind: str | None, bits: int, signed: bool = True) -> nn.Module:
     """Brevitas activation quantizer: relu6 -> const scale 6/(2^b-1); relu -> learned."""
     if kind == "relu6":
-        return qnn.QuantReLU(bit_width=bits, max_val=6.0, scaling_impl_type="const",
-                             return_quant_tensor=True)
+        return qnn.QuantReLU(
+            bit_width=bits, max_val=6.0, scaling_impl_type="const", return_quant_tensor=True
+        )
     if kind == "relu" or not signed:
         return qnn.QuantReLU(bit_width=bits, return_quant_tensor=True)
     return qnn.QuantIdentity(bit_width=bits, return_quant_tensor=True)
@@ -113,5 +132,6 @@ def act_quant(kind: str | None, bits: int, signed: bool = True) -> nn.Module:
 
 def input_quant(scale: float) -> nn.Module:
     """uint8 pixels: the normalised image quantized with scale = the normalisation scale."""
-    return qnn.QuantReLU(bit_width=8, max_val=255.0 * scale, scaling_impl_type="const",
-                         return_quant_tensor=True)
+    return qnn.QuantReLU(
+        bit_width=8, max_val=255.0 * scale, scaling_impl_type="const", return_quant_tensor=True
+    )

@@ -7,13 +7,12 @@ each op rebuilt with Brevitas quantizers. The result is an ordinary trainable to
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from ajpq.models.layers import reorg
 from ajpq.quant.capture import FloatOp, capture, example_input
 from ajpq.quant.masks import channel_masks
 from ajpq.quant.policy import Policy, _specs
 from ajpq.quant.qat import QConv2d, QTensor, act_quant, from_brevitas, input_quant
+from torch import nn
 
 EXTRA_ACT_BITS = 8  # bit-width of requantizers that are not a policy layer (add, avgpool, concat)
 FORWARDED = ("anchors", "num_anchors", "input_size", "grid_size")
@@ -28,8 +27,9 @@ class QuantModel(nn.Module):
 
     def __init__(self, ops: list[FloatOp], policy: Policy, source: nn.Module) -> None:
         super().__init__()
-        self.ops = [FloatOp(o.name, o.kind, list(o.inputs), o.shape, dict(o.attrs), act=o.act)
-                    for o in ops]
+        self.ops = [
+            FloatOp(o.name, o.kind, list(o.inputs), o.shape, dict(o.attrs), act=o.act) for o in ops
+        ]
         self.policy = policy
         self.masks = channel_masks(ops, policy)
         self.output_name = ops[-1].name
@@ -47,8 +47,9 @@ class QuantModel(nn.Module):
             elif value is not None:
                 setattr(self, attr, value)
 
-    def _build(self, op: FloatOp, consumers: list[FloatOp], signed: dict[str, bool],
-               policy: Policy) -> bool:
+    def _build(
+        self, op: FloatOp, consumers: list[FloatOp], signed: dict[str, bool], policy: Policy
+    ) -> bool:
         """Create the op's modules; return whether its output is signed."""
         key, in_signed = _key(op.name), any(signed[i] for i in op.inputs)
         if op.kind == "input":
@@ -59,8 +60,9 @@ class QuantModel(nn.Module):
         if op.kind in ("conv", "linear"):
             mask = torch.from_numpy(self.masks[op.name])
             bits = list(policy.layers[op.name].weight_bits)
-            self.blocks[key] = QConv2d(op.weight, op.bias, bits, mask, op.attrs,
-                                       linear=op.kind == "linear")
+            self.blocks[key] = QConv2d(
+                op.weight, op.bias, bits, mask, op.attrs, linear=op.kind == "linear"
+            )
             if op.name == self.output_name:
                 return True  # the head keeps its int32 accumulator
             self.acts[key] = act_quant(op.act, policy.layers[op.name].act_bits)
@@ -77,8 +79,7 @@ class QuantModel(nn.Module):
         """Raw pixels (N, 3, H, W) as float 0..255 -> the model's float output."""
         return self.forward_quant(x).value
 
-    def forward_quant(self, x: torch.Tensor, record: dict[str, QTensor] | None = None
-                      ) -> QTensor:
+    def forward_quant(self, x: torch.Tensor, record: dict[str, QTensor] | None = None) -> QTensor:
         values: dict[str, QTensor] = {}
         for op in self.ops:
             values[op.name] = self._run(op, [values[i] for i in op.inputs], x)
@@ -135,8 +136,12 @@ def _is_depthwise(op: FloatOp) -> bool:
     return op.kind == "conv" and op.attrs["groups"] > 1
 
 
-def quantize(model: nn.Module, policy: Policy, calibration: torch.Tensor | None = None,
-             input_size: tuple[int, int] | None = None) -> QuantModel:
+def quantize(
+    model: nn.Module,
+    policy: Policy,
+    calibration: torch.Tensor | None = None,
+    input_size: tuple[int, int] | None = None,
+) -> QuantModel:
     """Build the Brevitas QAT model realising ``policy`` (per-channel bits, 0 = pruned).
 
     ``calibration``: a batch of raw-pixel images used to initialise learned activation

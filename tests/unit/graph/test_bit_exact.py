@@ -1,0 +1,100 @@
+"""Golden integer executor == Brevitas fake-quant, exactly (the contract between layers)."""
+
+import numpy as np
+import pytest
+import torch
+from ajpq.graph import golden
+from ajpq.graph.lower import lower
+from ajpq.models import tiny_cnn
+from ajpq.quant.policy import Policy
+from ajpq.quant.quantize import quantize
+
+from tests.unit.graph.conftest import random_images, randomize_batchnorm
+
+POLICIES = ["uniform8", "uniform4", "mixed0", "mixed1", "mixed2", "mixed3", "mixed4"]
+
+
+def make_policy(model: torch.nn.Module, name: str, **kw: object) -> Policy:
+    if name == "uniform8":
+        return Policy.uniform(model, 8, 8, **kw)
+    if name == "uniform4":
+        return Policy.uniform(model, 4, 4, **kw)
+    return Policy.random(model, seed=int(name[-1]), prune_max=0.6, **kw)
+
+
+def brevitas_integers(qmodel: torch.nn.Module, images: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        out = qmodel.forward_quant(images)
+    return torch.round(out.value / out.scale).to(torch.int64).numpy()
+
+
+@pytest.mark.parametrize("policy_name", POLICIES)
+def test_skynet_golden_equals_brevitas(small_skynet: torch.nn.Module, policy_name: str) -> None:
+    policy = make_policy(small_skynet, policy_name)
+    qmodel = quantize(small_skynet, policy)
+    graph = lower(qmodel)
+    images = random_images(100)
+    golden = graph.run(images.numpy().astype(np.uint8))
+    expected = brevitas_integers(qmodel, images)
+    mismatches = int((golden != expected).sum())
+    print(f"{policy_name}: {mismatches} mismatches in {golden.size} outputs")
+    assert golden.shape == (100, 10, 8, 16)
+    assert mismatches == 0
+    if policy_name.startswith("mixed"):
+        assert (
+            graph.summary()["macs"]
+            < lower(quantize(small_skynet, make_policy(small_skynet, "uniform8"))).summary()["macs"]
+        )
+
+
+def per_node_mismatches(
+    graph: object, qmodel: torch.nn.Module, images: torch.Tensor
+) -> tuple[int, int, int]:
+    """Feed every golden node Brevitas' own inputs; count outputs that differ, and by how much."""
+    record: dict = {}
+    with torch.no_grad():
+        qmodel.forward_quant(images, record)
+    as_int = {
+        name: torch.round(q.value / q.scale).to(torch.int64).numpy() for name, q in record.items()
+    }
+    as_int[graph.nodes[0].name] = images.numpy().astype(np.int64)
+    differing = total = worst = 0
+    for node in graph.nodes[1:]:
+        out = golden.KERNELS[node.op](node, [as_int[name] for name in node.inputs])
+        diff = np.abs(out - as_int[node.name])
+        differing, total = differing + int((diff > 0).sum()), total + diff.size
+        worst = max(worst, int(diff.max()))
+    return differing, total, worst
+
+
+@pytest.mark.parametrize("policy_name", ["uniform8", "mixed1", "mixed2"])
+def test_generic_cnn_golden_vs_brevitas(policy_name: str) -> None:
+    """Residual add, learned ReLU scales, global average pool, flatten and Linear.
+
+    Learned (arbitrary float) activation scales put a few float32 results of Brevitas'
+    forward within float32 rounding of a .5 boundary, where the exact integer path may round
+    the other way (see docs/quantization.md). Measured per node, with Brevitas' own inputs.
+    """
+    torch.manual_seed(3)
+    model = randomize_batchnorm(tiny_cnn(), seed=3)
+    policy = make_policy(model, policy_name, input_size=(16, 16))
+    calibration = random_images(16, (16, 16), seed=7)
+    qmodel = quantize(model, policy, calibration=calibration, input_size=(16, 16))
+    graph = lower(qmodel, prune=False)
+    images = random_images(100, (16, 16), seed=5)
+    assert graph.run(images.numpy().astype(np.uint8)).shape == (100, 4)
+    differing, total, worst = per_node_mismatches(graph, qmodel, images)
+    print(
+        f"{policy_name}: {differing} of {total} node outputs differ (rate "
+        f"{differing / total:.2e}), at most {worst} LSB"
+    )
+    assert worst <= 1
+    assert differing / total <= 1e-3
+
+
+def test_removing_pruned_channels_changes_no_number(small_skynet: torch.nn.Module) -> None:
+    qmodel = quantize(small_skynet, make_policy(small_skynet, "mixed2"))
+    full, pruned = lower(qmodel, prune=False), lower(qmodel)
+    images = random_images(8).numpy().astype(np.uint8)
+    assert np.array_equal(full.run(images), pruned.run(images))
+    assert pruned.summary()["params"] < full.summary()["params"]
