@@ -1,0 +1,157 @@
+"""The ``ajpq`` command line (typer). Errors from ajpq print as one line and exit 2."""
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from ajpq.errors import AjpqError
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="ajpq: joint pruning + quantization of CNNs for MCUs and FPGAs.",
+)
+console = Console()
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'64x128' -> (64, 128)."""
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not HxW, e.g. 64x128") from None
+    return height, width
+
+
+@app.command()
+def train(
+    output: Annotated[Path, typer.Option("-o", "--output", help="checkpoint to write")],
+    width: Annotated[float, typer.Option(help="Skynet width multiplier")] = 0.25,
+    size: Annotated[str, typer.Option(help="input size HxW")] = "64x128",
+    n_train: Annotated[int, typer.Option(help="synthetic training images")] = 2000,
+    n_val: Annotated[int, typer.Option(help="synthetic validation images")] = 300,
+    epochs: Annotated[int, typer.Option()] = 10,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Train an fp32 Skynet on synthetic aerial data and save a checkpoint."""
+    import ajpq
+    from ajpq.models.checkpoint import save_model
+
+    input_size = parse_size(size)
+    train_set, val_set = ajpq.data.aerial(n_train, n_val, input_size=input_size, seed=seed)
+    model = ajpq.models.skynet(width_mult=width, input_size=input_size)
+    result = ajpq.train(model, train_set, val_set, epochs=epochs, seed=seed)
+    save_model(model, output, mean_iou=result.mean_iou)
+    console.print(
+        f"val mean IoU {result.mean_iou:.4f} after {result.epochs_run} epochs "
+        f"({result.seconds:.0f} s); saved {output}"
+    )
+
+
+@app.command()
+def quantize(
+    checkpoint: Annotated[Path, typer.Argument(help="model from `ajpq train`")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="HwGraph file to write")],
+    policy: Annotated[Path | None, typer.Option(help="policy JSON (default: uniform)")] = None,
+    bits: Annotated[int, typer.Option(help="uniform weight bits without --policy")] = 8,
+    act_bits: Annotated[int, typer.Option(help="uniform activation bits")] = 8,
+    finetune_epochs: Annotated[int, typer.Option(help="QAT fine-tune epochs")] = 0,
+    n_train: Annotated[int, typer.Option()] = 2000,
+    n_val: Annotated[int, typer.Option()] = 300,
+) -> None:
+    """Quantize a checkpoint with a policy, optionally QAT fine-tune, lower, save a HwGraph."""
+    import ajpq
+    from ajpq.models.checkpoint import load_model
+
+    model, _ = load_model(checkpoint)
+    chosen = (
+        ajpq.Policy.load(policy, model) if policy else ajpq.Policy.uniform(model, bits, act_bits)
+    )
+    qmodel = ajpq.quantize(model, chosen)
+    if finetune_epochs:
+        train_set, val_set = ajpq.data.aerial(n_train, n_val, input_size=model.input_size)
+        ajpq.train(qmodel, train_set, val_set, epochs=finetune_epochs, lr=2e-4)
+    graph = ajpq.lower(qmodel)
+    graph.save(output)
+    console.print(f"saved {output}: {graph.summary()['weight_bytes']:,} weight bytes")
+
+
+@app.command()
+def info(
+    path: Annotated[Path, typer.Argument(help="a HwGraph file (.hwg)")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Print a HwGraph's parameters, MACs, BOPs and weight bytes, per layer and in total."""
+    from ajpq.graph.hwgraph import HwGraph
+
+    summary = HwGraph.load(path).summary()
+    if as_json:
+        print(json.dumps(summary, indent=1))
+        return
+    table = Table(title=f"{path}  input {summary['input_shape']}  output {summary['output_shape']}")
+    for column in ("layer", "op", "in", "out", "params", "bits", "MACs", "BOPs", "weight bytes"):
+        table.add_column(column, justify="left" if column in ("layer", "op") else "right")
+    for layer in summary["layers"]:
+        table.add_row(
+            layer["name"],
+            layer["op"],
+            str(layer["in_channels"]),
+            str(layer["out_channels"]),
+            f"{layer['params']:,}",
+            ",".join(map(str, layer["bits"])),
+            f"{layer['macs']:,}",
+            f"{layer['bops']:,}",
+            f"{layer['weight_bytes']:,}",
+        )
+    table.add_row(
+        "total",
+        "",
+        "",
+        "",
+        f"{summary['params']:,}",
+        "",
+        f"{summary['macs']:,}",
+        f"{summary['bops']:,}",
+        f"{summary['weight_bytes']:,}",
+        style="bold",
+    )
+    console.print(table)
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("-o", "--out-dir")] = Path("demo-out"),
+    fresh: Annotated[bool, typer.Option(help="ignore cached data and model")] = False,
+    quick: Annotated[bool, typer.Option(help="tiny sizes, for a smoke test")] = False,
+) -> None:
+    """The main job: data, fp32 training, mixed-policy QAT, lowering, golden check, report."""
+    from ajpq.demo import DemoConfig, run_demo
+
+    config = DemoConfig.quick() if quick else DemoConfig()
+    run_demo(config, out_dir, fresh=fresh, console=console)
+
+
+def main() -> None:
+    """Console-script entry: ajpq errors become one line on stderr and exit status 2."""
+    try:
+        app(standalone_mode=False)
+    except AjpqError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

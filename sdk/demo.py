@@ -1,0 +1,201 @@
+"""``ajpq demo``: the main job on the embedded default, end to end, with a summary table.
+
+Synthetic aerial data -> fp32 Skynet -> int8 and a mixed pruned policy, each QAT fine-tuned
+-> lowered to HwGraphs -> golden executor checked against Brevitas on validation images ->
+a table and ``report.json``. Data and the fp32 model are cached in ``<out>/cache``.
+"""
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import ajpq
+import numpy as np
+import torch
+from ajpq.data import Dataset
+from ajpq.graph.hwgraph import HwGraph
+from ajpq.metrics import mean_iou
+from ajpq.models.checkpoint import load_model, save_model
+from ajpq.models.region import decode
+from rich.console import Console
+from rich.table import Table
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    width_mult: float = 0.25
+    input_size: tuple[int, int] = (64, 128)
+    n_train: int = 4000
+    n_val: int = 500
+    epochs: int = 12
+    finetune_epochs: int = 2
+    sparsity: float = 0.3
+    mixed_bits: tuple[int, ...] = (8, 6, 4)
+    seed: int = 0
+
+    @classmethod
+    def quick(cls) -> "DemoConfig":
+        return cls(
+            width_mult=0.125, input_size=(32, 64), n_train=64, n_val=32, epochs=1, finetune_epochs=1
+        )
+
+    def key(self) -> str:
+        h, w = self.input_size
+        return (
+            f"w{self.width_mult}-{h}x{w}-n{self.n_train}-{self.n_val}-e{self.epochs}-s{self.seed}"
+        )
+
+
+def cached_data(config: DemoConfig, cache: Path, fresh: bool) -> tuple[Dataset, Dataset]:
+    h, w = config.input_size
+    paths = [
+        cache / f"aerial-{h}x{w}-{split}-{n}-s{config.seed}.npz"
+        for split, n in (("train", config.n_train), ("val", config.n_val))
+    ]
+    if not fresh and all(p.exists() for p in paths):
+        return Dataset.load(paths[0]), Dataset.load(paths[1])
+    train, val = ajpq.data.aerial(config.n_train, config.n_val, config.input_size, config.seed)
+    train.save(paths[0])
+    val.save(paths[1])
+    return train, val
+
+
+def cached_model(
+    config: DemoConfig, cache: Path, fresh: bool, train: Dataset, val: Dataset, console: Console
+) -> tuple[torch.nn.Module, float]:
+    path = cache / f"skynet-fp32-{config.key()}.pt"
+    if not fresh and path.exists():
+        model, extra = load_model(path)
+        console.print(f"reusing the trained fp32 model {path} (pass --fresh to retrain)")
+        return model, float(extra["mean_iou"])
+    torch.manual_seed(config.seed)
+    model = ajpq.models.skynet(config.width_mult, config.input_size)
+    result = ajpq.train(model, train, val, epochs=config.epochs, seed=config.seed)
+    save_model(model, path, mean_iou=result.mean_iou)
+    return model.eval(), result.mean_iou
+
+
+def graph_iou(
+    graph: HwGraph, images: np.ndarray, boxes: np.ndarray, anchors: torch.Tensor
+) -> float:
+    """Mean IoU of the boxes decoded from the golden executor's integer outputs."""
+    outputs = np.concatenate([graph.run(images[i : i + 64]) for i in range(0, len(images), 64)])
+    real = outputs * graph.output_scale.reshape(1, -1, 1, 1)
+    predicted = decode(torch.from_numpy(real).float(), anchors).numpy()
+    return mean_iou(predicted, boxes)
+
+
+def brevitas_mismatches(qmodel: ajpq.QuantModel, graph: HwGraph, images: np.ndarray) -> int:
+    with torch.no_grad():
+        out = qmodel.forward_quant(torch.from_numpy(images).float())
+    expected = torch.round(out.value / out.scale).to(torch.int64).numpy()
+    return int((graph.run(images) != expected).sum())
+
+
+def quantized_row(
+    name: str,
+    model: torch.nn.Module,
+    policy: ajpq.Policy,
+    config: DemoConfig,
+    data: tuple[Dataset, Dataset],
+    out_dir: Path,
+) -> dict[str, Any]:
+    train, val = data
+    qmodel = ajpq.quantize(model, policy, calibration=torch.from_numpy(train.images[:32]).float())
+    ajpq.train(qmodel, train, val, epochs=config.finetune_epochs, lr=2e-4, seed=config.seed)
+    qmodel.eval()
+    graph = ajpq.lower(qmodel)
+    graph.save(out_dir / f"{name}.hwg")
+    policy.save(out_dir / f"{name}-policy.json")
+    summary = graph.summary()
+    return {
+        "model": name,
+        "mean_iou": graph_iou(graph, val.images, val.boxes, model.anchors),
+        "brevitas_mean_iou": ajpq.evaluate(qmodel, val),
+        "golden_vs_brevitas_mismatches": brevitas_mismatches(qmodel, graph, val.images),
+        "outputs_checked": int(len(val) * np.prod(graph.output.shape)),
+        "weight_bytes": summary["weight_bytes"],
+        "params": summary["params"],
+        "macs": summary["macs"],
+        "bops": summary["bops"],
+    }
+
+
+def run_demo(config: DemoConfig, out_dir: Path, fresh: bool, console: Console) -> dict:
+    start = time.monotonic()
+    cache = out_dir / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    console.rule("1. synthetic aerial data")
+    data = cached_data(config, cache, fresh)
+    console.print(f"{len(data[0])} train / {len(data[1])} val images at {config.input_size}")
+    console.rule("2. fp32 Skynet")
+    model, fp32_iou = cached_model(config, cache, fresh, *data, console)
+    fp32 = ajpq.Policy.uniform(model, 8, 8)  # only for the layer list
+    n_weights = sum(len(lp.weight_bits) for lp in fp32.layers.values())
+    params = ajpq.lower(ajpq.quantize(model, fp32)).summary()
+    rows = [
+        {
+            "model": "fp32",
+            "mean_iou": fp32_iou,
+            "weight_bytes": params["params"] * 4,
+            "params": params["params"],
+            "macs": params["macs"],
+            "bops": params["macs"] * 32 * 32,
+        }
+    ]
+    policies = {
+        "int8": fp32,
+        "mixed": ajpq.Policy.from_sparsity(
+            model, config.sparsity, bits=list(config.mixed_bits), act_bits=8
+        ),
+    }
+    for name, policy in policies.items():
+        console.rule(f"3. {name}: quantize, QAT fine-tune, lower, golden check")
+        rows.append(quantized_row(name, model, policy, config, data, out_dir))
+    report = {
+        "config": asdict(config),
+        "rows": rows,
+        "conv_channels": n_weights,
+        "seconds": time.monotonic() - start,
+    }
+    (out_dir / "report.json").write_text(json.dumps(report, indent=1))
+    console.print(summary_table(rows))
+    console.print(f"wrote {out_dir / 'report.json'} in {report['seconds']:.0f} s")
+    return report
+
+
+def summary_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="ajpq demo: Skynet on synthetic aerial data (golden = integer executor)")
+    for column in (
+        "model",
+        "mean IoU",
+        "weight bytes",
+        "vs fp32",
+        "MACs",
+        "BOPs",
+        "golden == Brevitas",
+    ):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    fp32_bytes = rows[0]["weight_bytes"]
+    for row in rows:
+        check = (
+            "-"
+            if "golden_vs_brevitas_mismatches" not in row
+            else (
+                "exact"
+                if row["golden_vs_brevitas_mismatches"] == 0
+                else f"{row['golden_vs_brevitas_mismatches']} of {row['outputs_checked']} differ"
+            )
+        )
+        table.add_row(
+            row["model"],
+            f"{row['mean_iou']:.4f}",
+            f"{row['weight_bytes']:,}",
+            f"{fp32_bytes / row['weight_bytes']:.1f}x",
+            f"{row['macs']:,}",
+            f"{row['bops']:,}",
+            check,
+        )
+    return table
