@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from ajpq.errors import AjpqError
 from rich.console import Console
 from rich.table import Table
+
+from ajpq.errors import AjpqError
 
 app = typer.Typer(
     add_completion=False,

@@ -11,16 +11,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import ajpq
 import numpy as np
 import torch
+from rich.console import Console
+from rich.table import Table
+
+import ajpq
 from ajpq.data import Dataset
 from ajpq.graph.hwgraph import HwGraph
 from ajpq.metrics import mean_iou
 from ajpq.models.checkpoint import load_model, save_model
 from ajpq.models.region import decode
-from rich.console import Console
-from rich.table import Table
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,11 @@ every product and partial sum is an integer far below 2^53.
 from collections.abc import Callable
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
 from ajpq.errors import InvalidGraph
 from ajpq.graph.hwgraph import HwGraph, Node
 from ajpq.graph.requant import requantize
-from numpy.lib.stride_tricks import sliding_window_view
 
 
 def run(graph: HwGraph, x: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from ajpq.errors import InvalidGraph
 
 FORMAT = "ajpq-hwgraph-1"

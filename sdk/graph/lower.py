@@ -8,6 +8,7 @@ channels first become all-zero channels (exactly what the QAT model computes), t
 
 import numpy as np
 import torch
+
 from ajpq.graph.hwgraph import HwGraph, Node, validate
 from ajpq.graph.remove_pruned_channels import remove_pruned_channels
 from ajpq.graph.requant import quantize_multiplier, quantize_multipliers

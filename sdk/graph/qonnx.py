@@ -12,12 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from ajpq.errors import UnsupportedOp
-from ajpq.graph.hwgraph import HwGraph, Node
 from onnx import TensorProto, helper, numpy_helper
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.transformation.infer_shapes import InferShapes
+
+from ajpq.errors import UnsupportedOp
+from ajpq.graph.hwgraph import HwGraph, Node
 
 QONNX_DOMAIN = "qonnx.custom_op.general"
 BIG = float(2**31)

@@ -9,6 +9,7 @@ weight bytes of the result are what the kept channels imply. Numbers do not chan
 from dataclasses import replace
 
 import numpy as np
+
 from ajpq.graph.hwgraph import HwGraph, Node
 
 PER_CHANNEL = (

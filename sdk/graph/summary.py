@@ -3,6 +3,7 @@
 from typing import Any
 
 import numpy as np
+
 from ajpq.graph.hwgraph import HwGraph, Node
 
 

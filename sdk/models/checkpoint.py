@@ -4,9 +4,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
+
 from ajpq.errors import AjpqError
 from ajpq.models.skynet import Skynet, skynet
-from torch import nn
 
 FORMAT = "ajpq-model-1"
 

@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from ajpq.errors import UnsupportedOp
-from ajpq.models.layers import Normalize, Reorg
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
+
+from ajpq.errors import UnsupportedOp
+from ajpq.models.layers import Normalize, Reorg
 
 SUPPORTED = (
     "Conv2d (dense or depthwise), BatchNorm2d after a conv, ReLU/ReLU6, MaxPool2d, AvgPool2d, "

@@ -7,8 +7,9 @@ controllers (layer sparsity, channel bit-widths) rank channels by this number.
 """
 
 import numpy as np
-from ajpq.quant.capture import FloatOp, capture
 from torch import nn
+
+from ajpq.quant.capture import FloatOp, capture
 
 
 def op_importance(op: FloatOp) -> np.ndarray:

@@ -8,6 +8,7 @@ exactly zero in training and can be removed from the hardware graph without chan
 """
 
 import numpy as np
+
 from ajpq.quant.capture import FloatOp
 from ajpq.quant.policy import Policy
 

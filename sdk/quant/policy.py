@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from torch import nn
+
 from ajpq.errors import InvalidPolicy
 from ajpq.quant.capture import FloatOp, capture
 from ajpq.quant.importance import op_importance
-from torch import nn
 
 WEIGHT_BITS = (0, 2, 3, 4, 5, 6, 7, 8)
 ACT_BITS = (2, 3, 4, 5, 6, 7, 8)

@@ -12,10 +12,11 @@ from typing import NamedTuple
 import brevitas.nn as qnn
 import torch
 import torch.nn.functional as F
-from ajpq.errors import UnsupportedOp
 from brevitas.function import round_ste
 from brevitas.quant import Int8WeightPerChannelFloat
 from torch import nn
+
+from ajpq.errors import UnsupportedOp
 
 
 class QTensor(NamedTuple):

@@ -7,12 +7,13 @@ each op rebuilt with Brevitas quantizers. The result is an ordinary trainable to
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from ajpq.models.layers import reorg
 from ajpq.quant.capture import FloatOp, capture, example_input
 from ajpq.quant.masks import channel_masks
 from ajpq.quant.policy import Policy, _specs
 from ajpq.quant.qat import QConv2d, QTensor, act_quant, from_brevitas, input_quant
-from torch import nn
 
 EXTRA_ACT_BITS = 8  # bit-width of requantizers that are not a policy layer (add, avgpool, concat)
 FORWARDED = ("anchors", "num_anchors", "input_size", "grid_size")

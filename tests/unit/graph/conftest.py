@@ -1,7 +1,8 @@
 import pytest
 import torch
-from ajpq.models import skynet
 from torch import nn
+
+from ajpq.models import skynet
 
 SIZE = (64, 128)
 

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 import torch
+
 from ajpq.graph import golden
 from ajpq.graph.lower import lower
 from ajpq.models import tiny_cnn
 from ajpq.quant.policy import Policy
 from ajpq.quant.quantize import quantize
-
 from tests.unit.graph.conftest import random_images, randomize_batchnorm
 
 POLICIES = ["uniform8", "uniform4", "mixed0", "mixed1", "mixed2", "mixed3", "mixed4"]

@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
+
 from ajpq.errors import InvalidGraph
 from ajpq.graph.hwgraph import HwGraph
 from ajpq.graph.lower import lower
 from ajpq.quant.policy import Policy
 from ajpq.quant.quantize import quantize
-
 from tests.unit.graph.conftest import random_images
 
 

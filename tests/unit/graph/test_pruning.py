@@ -1,10 +1,10 @@
 """Pruning really shrinks the graph: MACs are what the kept channels imply."""
 
 import numpy as np
+
 from ajpq.graph.lower import lower
 from ajpq.quant.policy import Policy
 from ajpq.quant.quantize import quantize
-
 from tests.unit.graph.conftest import SIZE
 
 

@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
-from ajpq.graph.lower import lower
-from ajpq.quant.policy import Policy
-from ajpq.quant.quantize import quantize
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.core.onnx_exec import execute_onnx
 
+from ajpq.graph.lower import lower
+from ajpq.quant.policy import Policy
+from ajpq.quant.quantize import quantize
 from tests.unit.graph.conftest import random_images
 
 

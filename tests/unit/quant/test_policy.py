@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+
 from ajpq.errors import InvalidPolicy
 from ajpq.models import skynet, tiny_cnn
 from ajpq.quant.importance import channel_importance
