@@ -1,0 +1,179 @@
+/* ajpq_kernels.h - params structs and prototypes of the ajpq MCU kernels.
+ *
+ * Storage and ABI (shared by every kernel, reference or optimized):
+ *  - Activations are int16_t, CHW, batch 1. int16 holds both uint8 (0..255) and int8
+ *    activations, and any bit-width up to 8 of either sign, so one storage type serves all.
+ *  - Weights are int8_t: conv [out][in][kh][kw], depthwise [channels][kh][kw],
+ *    linear [out][in]. Biases are int32_t, one per output channel.
+ *  - Requantization is per output channel: out = clamp((acc * multiplier[c] +
+ *    2^(shift[c]-1)) >> shift[c], act_min, act_max) with shift in 1..62
+ *    (sdk/graph/requant.py); act_min..act_max lies within int16. A layer whose
+ *    requant.enabled is 0 (the head) writes the raw accumulators as int32_t instead (the
+ *    low 32 bits: exact while the accumulator fits int32); its `output` argument
+ *    then points to int32_t.
+ *  - Each kernel takes one const params struct, its input(s), its output and a scratch
+ *    pointer into the caller's arena of at least ..._get_buffer_size(params) bytes
+ *    (NULL is allowed when that size is 0). Kernels never allocate.
+ *  - Accumulators are int64_t; the caller guarantees that acc * multiplier stays within
+ *    int64 (true for int8/uint8 layers: |acc| < 2^31 and multiplier < 2^31). Outside that
+ *    range the result wraps modulo 2^64, exactly as the golden numpy executor does.
+ *  - Output sizes (out_height, out_width) are given by the caller, computed as
+ *    (in + 2 * pad - kernel) / stride + 1.
+ */
+#ifndef AJPQ_KERNELS_H
+#define AJPQ_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int32_t enabled;           /* 0: no requantization; the kernel's output is raw */
+    const int32_t *multiplier; /* [channels], each in [0, 2^31) */
+    const int8_t *shift;       /* [channels], each in 1..62 */
+    int32_t act_min;
+    int32_t act_max;
+} ajpq_requant_t;
+
+/* Dense convolution (groups == 1), zero padding. */
+typedef struct {
+    int32_t in_channels; /* channels the conv reads (after the in_index gather) */
+    int32_t in_height;
+    int32_t in_width;
+    int32_t out_channels;
+    int32_t out_height;
+    int32_t out_width;
+    int32_t kernel_h;
+    int32_t kernel_w;
+    int32_t stride_h;
+    int32_t stride_w;
+    int32_t pad_h;
+    int32_t pad_w;
+    const int32_t *in_index; /* NULL, or [in_channels] channel numbers into the input tensor */
+    const int8_t *weight;    /* [out_channels][in_channels][kernel_h][kernel_w] */
+    const int32_t *bias;     /* [out_channels] */
+    ajpq_requant_t requant;
+} ajpq_conv_params_t;
+
+size_t ajpq_conv_ref_s8_get_buffer_size(const ajpq_conv_params_t *params);
+/* output: int16_t[out_channels][out_height][out_width], or int32_t when !requant.enabled */
+void ajpq_conv_ref_s8(const ajpq_conv_params_t *params, const int16_t *input, void *output,
+                      void *scratch);
+
+/* Depthwise convolution (groups == channels), zero padding. */
+typedef struct {
+    int32_t channels;
+    int32_t in_height;
+    int32_t in_width;
+    int32_t out_height;
+    int32_t out_width;
+    int32_t kernel_h;
+    int32_t kernel_w;
+    int32_t stride_h;
+    int32_t stride_w;
+    int32_t pad_h;
+    int32_t pad_w;
+    const int32_t *in_index; /* NULL, or [channels] channel numbers into the input tensor */
+    const int8_t *weight;    /* [channels][kernel_h][kernel_w] */
+    const int32_t *bias;     /* [channels] */
+    ajpq_requant_t requant;
+} ajpq_dwconv_params_t;
+
+size_t ajpq_dwconv_ref_s8_get_buffer_size(const ajpq_dwconv_params_t *params);
+/* output: int16_t[channels][out_height][out_width], or int32_t when !requant.enabled */
+void ajpq_dwconv_ref_s8(const ajpq_dwconv_params_t *params, const int16_t *input,
+                        void *output, void *scratch);
+
+/* Max and average pooling. Maxpool pads with -infinity; avgpool has no padding (pad_* must
+ * be 0) and requantizes the window sum (or writes it raw as int32_t). */
+typedef struct {
+    int32_t channels;
+    int32_t in_height;
+    int32_t in_width;
+    int32_t out_height;
+    int32_t out_width;
+    int32_t kernel_h;
+    int32_t kernel_w;
+    int32_t stride_h;
+    int32_t stride_w;
+    int32_t pad_h;
+    int32_t pad_w;
+    ajpq_requant_t requant; /* avgpool only */
+} ajpq_pool_params_t;
+
+size_t ajpq_maxpool_ref_s16_get_buffer_size(const ajpq_pool_params_t *params);
+void ajpq_maxpool_ref_s16(const ajpq_pool_params_t *params, const int16_t *input,
+                          int16_t *output, void *scratch);
+
+size_t ajpq_avgpool_ref_s16_get_buffer_size(const ajpq_pool_params_t *params);
+/* output: int16_t, or int32_t when !requant.enabled */
+void ajpq_avgpool_ref_s16(const ajpq_pool_params_t *params, const int16_t *input,
+                          void *output, void *scratch);
+
+/* Residual add: out[c] = clamp((a[index_a[c]] * multiplier_a[c] + b[index_b[c]] *
+ * multiplier_b[c] + 2^(shift[c]-1)) >> shift[c], act_min, act_max). */
+typedef struct {
+    int32_t channels; /* output channels */
+    int32_t size;     /* elements per channel (height * width, 1 for vectors) */
+    const int32_t *index_a; /* NULL (identity) or [channels] channel numbers into a */
+    const int32_t *index_b; /* NULL (identity) or [channels] channel numbers into b */
+    const int32_t *multiplier_a; /* [channels] */
+    const int32_t *multiplier_b; /* [channels] */
+    const int8_t *shift;         /* [channels], each in 1..62 */
+    int32_t act_min;
+    int32_t act_max;
+} ajpq_add_params_t;
+
+size_t ajpq_add_ref_s16_get_buffer_size(const ajpq_add_params_t *params);
+void ajpq_add_ref_s16(const ajpq_add_params_t *params, const int16_t *input_a,
+                      const int16_t *input_b, int16_t *output, void *scratch);
+
+/* Channel concatenation of num_inputs tensors of equal spatial size, optionally
+ * requantized over the joined channels (requant.enabled == 0: a plain copy). */
+typedef struct {
+    int32_t num_inputs;
+    const int32_t *channels; /* [num_inputs] */
+    int32_t size;            /* elements per channel (height * width) */
+    ajpq_requant_t requant;  /* indexed by output channel */
+} ajpq_concat_params_t;
+
+size_t ajpq_concat_ref_s16_get_buffer_size(const ajpq_concat_params_t *params);
+void ajpq_concat_ref_s16(const ajpq_concat_params_t *params, const int16_t *const *inputs,
+                         int16_t *output, void *scratch);
+
+/* Space-to-depth: out[(h_off * stride + w_off) * channels + c][y][x] =
+ * in[c][y * stride + h_off][x * stride + w_off]; in_height and in_width divisible by
+ * stride. */
+typedef struct {
+    int32_t channels;
+    int32_t in_height;
+    int32_t in_width;
+    int32_t stride;
+} ajpq_reorg_params_t;
+
+size_t ajpq_reorg_ref_s16_get_buffer_size(const ajpq_reorg_params_t *params);
+void ajpq_reorg_ref_s16(const ajpq_reorg_params_t *params, const int16_t *input,
+                        int16_t *output, void *scratch);
+
+/* Fully connected layer. */
+typedef struct {
+    int32_t in_features;
+    int32_t out_features;
+    const int8_t *weight; /* [out_features][in_features] */
+    const int32_t *bias;  /* [out_features] */
+    ajpq_requant_t requant;
+} ajpq_linear_params_t;
+
+size_t ajpq_linear_ref_s8_get_buffer_size(const ajpq_linear_params_t *params);
+/* output: int16_t[out_features], or int32_t when !requant.enabled */
+void ajpq_linear_ref_s8(const ajpq_linear_params_t *params, const int16_t *input, void *output,
+                        void *scratch);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AJPQ_KERNELS_H */

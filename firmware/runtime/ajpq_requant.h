@@ -1,0 +1,87 @@
+/* ajpq_requant.h - the integer requantization shared by every kernel.
+ *
+ * out = clamp((acc * multiplier + 2^(shift-1)) >> shift, act_min, act_max), as
+ * sdk/graph/requant.py defines it: the product is taken in 64 bits, rounded once (half up),
+ * and the shift is a floor (arithmetic) shift.
+ *
+ * Everything here is portable C99 with no undefined or implementation-defined behaviour:
+ * the multiply-add wraps modulo 2^64 in unsigned arithmetic (as numpy's int64 does), the
+ * result is mapped back to int64_t without an out-of-range conversion, and the floor shift
+ * of a negative value is written with bitwise NOT instead of >> on a negative operand.
+ */
+#ifndef AJPQ_REQUANT_H
+#define AJPQ_REQUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ajpq_kernels.h"
+
+/* The int64_t whose two's-complement bits are u (no implementation-defined conversion). */
+static inline int64_t ajpq_from_u64(uint64_t u)
+{
+    if (u <= (uint64_t)INT64_MAX) {
+        return (int64_t)u;
+    }
+    return -(int64_t)(~u) - 1;
+}
+
+/* a * b + c modulo 2^64, as int64 (numpy int64 semantics, never signed overflow). */
+static inline int64_t ajpq_mul_add_wrap(int64_t a, int64_t b, int64_t c)
+{
+    return ajpq_from_u64((uint64_t)a * (uint64_t)b + (uint64_t)c);
+}
+
+/* floor(x / 2^shift) for 0 <= shift <= 63: an arithmetic right shift, written portably. */
+static inline int64_t ajpq_shift_right_floor(int64_t x, int shift)
+{
+    if (x >= 0) {
+        return x >> shift;
+    }
+    return ~((~x) >> shift); /* ~x = -x - 1 >= 0, so both shifts are of non-negatives */
+}
+
+static inline int32_t ajpq_clamp(int64_t x, int32_t lo, int32_t hi)
+{
+    if (x < lo) {
+        return lo;
+    }
+    if (x > hi) {
+        return hi;
+    }
+    return (int32_t)x;
+}
+
+/* One requantization: shift in 1..62, multiplier in [0, 2^31). */
+static inline int32_t ajpq_requantize(int64_t acc, int32_t multiplier, int shift, int32_t lo,
+                                      int32_t hi)
+{
+    int64_t rounding = (int64_t)1 << (shift - 1);
+    int64_t scaled = ajpq_mul_add_wrap(acc, multiplier, rounding);
+    return ajpq_clamp(ajpq_shift_right_floor(scaled, shift), lo, hi);
+}
+
+/* The low 32 bits of x as int32_t (two's complement wrap, written portably). */
+static inline int32_t ajpq_wrap_i32(int64_t x)
+{
+    uint32_t u = (uint32_t)((uint64_t)x & 0xFFFFFFFFu);
+    if (u <= (uint32_t)INT32_MAX) {
+        return (int32_t)u;
+    }
+    return -(int32_t)(~u) - 1;
+}
+
+/* Writes output element `index` of channel `channel`: requantized to int16_t when
+ * rq->enabled, else the raw accumulator as int32_t (the head). */
+static inline void ajpq_store_output(void *output, size_t index, int64_t acc,
+                                     const ajpq_requant_t *rq, int32_t channel)
+{
+    if (rq->enabled) {
+        ((int16_t *)output)[index] = (int16_t)ajpq_requantize(
+            acc, rq->multiplier[channel], rq->shift[channel], rq->act_min, rq->act_max);
+    } else {
+        ((int32_t *)output)[index] = ajpq_wrap_i32(acc);
+    }
+}
+
+#endif /* AJPQ_REQUANT_H */
