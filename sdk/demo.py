@@ -28,9 +28,9 @@ from ajpq.models.region import decode
 class DemoConfig:
     width_mult: float = 0.25
     input_size: tuple[int, int] = (64, 128)
-    n_train: int = 4000
+    n_train: int = 3000
     n_val: int = 500
-    epochs: int = 12
+    epochs: int = 25
     finetune_epochs: int = 2
     sparsity: float = 0.3
     mixed_bits: tuple[int, ...] = (8, 6, 4)

@@ -13,14 +13,8 @@ from ajpq.graph.hwgraph import HwGraph, Node, validate
 from ajpq.graph.remove_pruned_channels import remove_pruned_channels
 from ajpq.graph.requant import quantize_multiplier, quantize_multipliers
 from ajpq.quant.capture import FloatOp
-from ajpq.quant.qat import QTensor, channel_scale, uniform_scale
+from ajpq.quant.qat import QTensor, channel_scale, int_range, uniform_scale
 from ajpq.quant.quantize import QuantModel, _key
-
-
-def _range(q: QTensor) -> tuple[int, int]:
-    if q.signed:
-        return -(1 << (q.bits - 1)), (1 << (q.bits - 1)) - 1
-    return 0, (1 << q.bits) - 1
 
 
 def _scales(q: QTensor, channels: int) -> np.ndarray:
@@ -28,7 +22,7 @@ def _scales(q: QTensor, channels: int) -> np.ndarray:
 
 
 def _requant_attrs(q: QTensor) -> dict:
-    lo, hi = _range(q)
+    lo, hi = int_range(q)
     return {"requant": True, "act_min": lo, "act_max": hi}
 
 

@@ -5,11 +5,17 @@ scale). Weights use Brevitas' per-channel quantizer with a per-channel bit-width
 activations are Brevitas QuantReLU / QuantIdentity. The bias is rounded to the accumulator
 scale (input scale x weight scale) with a straight-through estimator, so the integer path
 in the hardware graph adds exactly the same bias.
+
+Training uses float fake-quant (straight-through gradients). In eval mode conv and linear
+layers return the exact integer result instead (integer accumulation, multiplier + shift
+requantization): float32 accumulation lands within rounding of a .5 boundary on about one
+output in a million, and such a 1-LSB difference spreads through the layers that follow.
 """
 
 from typing import NamedTuple
 
 import brevitas.nn as qnn
+import numpy as np
 import torch
 import torch.nn.functional as F
 from brevitas.function import round_ste
@@ -17,6 +23,7 @@ from brevitas.quant import Int8WeightPerChannelFloat
 from torch import nn
 
 from ajpq.errors import UnsupportedOp
+from ajpq.graph.requant import quantize_multipliers
 
 
 class QTensor(NamedTuple):
@@ -118,6 +125,58 @@ class QConv2d(nn.Module):
             self.attrs["groups"],
         )
         return (y + bias.view(1, -1, 1, 1)) * self.mask.view(1, -1, 1, 1), acc_scale
+
+    def integer_output(self, x: QTensor, out: QTensor | None, name: str = "") -> torch.Tensor:
+        """The exact integer result the hardware computes (eval mode): int64 accumulation of
+        integer inputs and weights, then ``out``'s multiplier + shift requantization (or the
+        raw accumulator when ``out`` is None)."""
+        with torch.no_grad():
+            w = self.layer.quant_weight()
+            w_scale = w.scale.reshape(-1)
+            if self.depthwise:
+                in_scale = channel_scale(x.scale, w_scale.numel())
+            else:
+                in_scale = uniform_scale(x, name).expand_as(w_scale)
+            keep = self.mask.double()
+            weight = torch.round(w.value / w.scale).double()
+            weight = weight * keep.view((-1,) + (1,) * (weight.dim() - 1))
+            bias = torch.round(self.bias / (in_scale * w_scale)).double() * keep
+            inputs = torch.round(x.value / x.scale).double()
+            if self.linear:
+                acc = F.linear(inputs, weight, bias)
+            else:
+                acc = F.conv2d(
+                    inputs,
+                    weight,
+                    bias,
+                    self.attrs["stride"],
+                    self.attrs["padding"],
+                    1,
+                    self.attrs["groups"],
+                )
+            acc = torch.round(acc).to(torch.int64)  # exact: integers far below 2^53
+            if out is None:
+                return acc
+            real_acc = in_scale.double().numpy() * w_scale.double().numpy()
+            real = real_acc / channel_scale(out.scale, w_scale.numel()).double().numpy()
+            lo, hi = int_range(out)
+            return requantize_torch(acc, real, lo, hi)
+
+
+def int_range(q: QTensor) -> tuple[int, int]:
+    """The integer range of a quantized tensor: [0, 2^b-1] unsigned, [-2^(b-1), 2^(b-1)-1]."""
+    if q.signed:
+        return -(1 << (q.bits - 1)), (1 << (q.bits - 1)) - 1
+    return 0, (1 << q.bits) - 1
+
+
+def requantize_torch(acc: torch.Tensor, real: np.ndarray, lo: int, hi: int) -> torch.Tensor:
+    """``ajpq.graph.requant.requantize`` on a torch int64 tensor (channel axis 1)."""
+    multiplier, shift = quantize_multipliers(real)
+    shape = (1, -1) + (1,) * (acc.dim() - 2)
+    m = torch.from_numpy(multiplier.astype(np.int64)).view(shape)
+    s = torch.from_numpy(shift.astype(np.int64)).view(shape)
+    return torch.clamp((acc * m + (1 << (s - 1))) >> s, lo, hi)
 
 
 def act_quant(kind: str | None, bits: int, signed: bool = True) -> nn.Module:

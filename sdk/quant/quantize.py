@@ -95,11 +95,16 @@ class QuantModel(nn.Module):
         if op.kind == "normalize":
             return args[0]
         if op.kind in ("conv", "linear"):
-            y, acc_scale = self.blocks[key](args[0], op.name)
+            block = self.blocks[key]
+            y, acc_scale = block(args[0], op.name)
             if key not in self.acts:
                 shape = (1, -1, 1, 1) if op.kind == "conv" else (1, -1)
-                return QTensor(y, acc_scale.view(shape), 32, True)
-            return from_brevitas(self.acts[key](y))
+                out = QTensor(y, acc_scale.view(shape), 32, True)
+                exact = None if self.training else block.integer_output(args[0], None, op.name)
+            else:
+                out = from_brevitas(self.acts[key](y))
+                exact = None if self.training else block.integer_output(args[0], out, op.name)
+            return out if exact is None else out._replace(value=exact.to(y.dtype) * out.scale)
         a = args[0]
         if op.kind == "maxpool":
             k, s, p = op.attrs["kernel"], op.attrs["stride"], op.attrs["padding"]
