@@ -30,7 +30,7 @@ class DemoConfig:
     input_size: tuple[int, int] = (64, 128)
     n_train: int = 3000
     n_val: int = 500
-    epochs: int = 25
+    epochs: int = 20
     finetune_epochs: int = 2
     sparsity: float = 0.3
     mixed_bits: tuple[int, ...] = (8, 6, 4)
