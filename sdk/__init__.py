@@ -10,6 +10,8 @@ The flow, in order::
     ajpq.train(qmodel, train, val, epochs=2)        # QAT fine-tune
     hw = ajpq.lower(qmodel)                         # integer-only HwGraph
     hw.run(images_uint8)                            # golden executor
+    art = ajpq.compile(hw, backend="mcu", board="qemu-mps2-an386", out_dir="build/skynet")
+    art.run_host(images_uint8)                      # the generated C, built with gcc
 """
 
 import warnings
@@ -17,6 +19,7 @@ import warnings
 warnings.filterwarnings("ignore", message=".*Named tensors.*")  # emitted by Brevitas on import
 
 from ajpq import data, errors, metrics, models  # noqa: E402
+from ajpq.deploy import compile  # noqa: E402
 from ajpq.errors import (  # noqa: E402
     AjpqError,
     InvalidData,
@@ -34,6 +37,7 @@ from ajpq.train import evaluate, predict, train  # noqa: E402
 __version__ = "0.1.0"
 __all__ = [
     "AjpqError",
+    "compile",
     "HwGraph",
     "InvalidData",
     "InvalidGraph",

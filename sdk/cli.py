@@ -123,6 +123,23 @@ def info(
     console.print(table)
 
 
+@app.command("compile")
+def compile_command(
+    model: Annotated[Path, typer.Argument(help="a HwGraph file (.hwg)")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="build directory")],
+    backend: Annotated[str, typer.Option(help="mcu")] = "mcu",
+    board: Annotated[str, typer.Option(help="board id (hw/boards/*.toml)")] = "qemu-mps2-an386",
+) -> None:
+    """Compile a HwGraph for a board: generated C, host build, firmware ELF and a report."""
+    import ajpq
+    from ajpq.graph.hwgraph import HwGraph
+
+    artifact = ajpq.compile(
+        HwGraph.load(model), backend=backend, board=board, out_dir=output, console=console
+    )
+    console.print(f"artifact in {artifact.out_dir} (report.json, firmware {artifact.elf})")
+
+
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("-o", "--out-dir")] = Path("demo-out"),

@@ -26,3 +26,7 @@ class InvalidData(AjpqError):
 
 class ToolchainMissing(AjpqError):
     """A compiler, emulator or package a stage needs is not installed."""
+
+
+class BudgetExceeded(AjpqError):
+    """A model does not fit a board's flash or RAM (or an FPGA's resources)."""

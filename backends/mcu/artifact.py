@@ -1,0 +1,83 @@
+"""Artifact: what ``compile(..., backend="mcu")`` leaves in its build directory."""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ajpq.errors import AjpqError
+
+
+@dataclass
+class Artifact:
+    backend: str
+    board: str
+    out_dir: Path
+    model_hash: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    sources: list[Path]
+    host_library: Path
+    elf: Path | None
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def run_host(self, images: np.ndarray) -> np.ndarray:
+        """Run the host build (the generated C, compiled by gcc) -> what ``HwGraph.run`` gives."""
+        from ajpq.backends.mcu.host import HostModel
+
+        images = np.asarray(images)
+        if images.ndim == 3:
+            images = images[None]
+        model = HostModel(
+            self.host_library, int(np.prod(self.input_shape)), int(np.prod(self.output_shape))
+        )
+        return model.run(images).reshape(len(images), *self.output_shape)
+
+    def run_selftest(self, images: np.ndarray, timeout_s: float = 120.0) -> "SelfTest":
+        """Build a firmware with ``images`` embedded, run it on the emulated board, and return
+        its outputs and per-inference timer counts (no serial link needed)."""
+        from ajpq.backends.mcu.selftest import run_selftest
+
+        return run_selftest(self, np.asarray(images), timeout_s)
+
+    def save(self) -> Path:
+        path = self.out_dir / "artifact.json"
+        raw = {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
+        raw["sources"] = [str(p) for p in self.sources]
+        path.write_text(json.dumps(raw, indent=1))
+        return path
+
+    @classmethod
+    def load(cls, out_dir: str | Path) -> "Artifact":
+        path = Path(out_dir) / "artifact.json"
+        try:
+            raw = json.loads(path.read_text())
+            return cls(
+                raw["backend"],
+                raw["board"],
+                Path(raw["out_dir"]),
+                raw["model_hash"],
+                tuple(raw["input_shape"]),
+                tuple(raw["output_shape"]),
+                [Path(p) for p in raw["sources"]],
+                Path(raw["host_library"]),
+                Path(raw["elf"]) if raw["elf"] else None,
+                raw["report"],
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise AjpqError(
+                f"{out_dir} holds no ajpq artifact ({type(exc).__name__}); build one "
+                "with `ajpq compile`"
+            ) from None
+
+
+@dataclass(frozen=True)
+class SelfTest:
+    outputs: np.ndarray  # (N, *output_shape) int64
+    counts: np.ndarray  # timer counts per inference
+    unit: str  # "instructions" (QEMU -icount) or "cycles"
+    timer_source: str
+    layer_counts: np.ndarray  # (N, layers)
+    decode_counts: np.ndarray  # (N, layers)

@@ -1,0 +1,233 @@
+"""Emit the model as C: ajpq_model.h, ajpq_model.c (one const params struct per layer and
+the inference loop) and ajpq_weights.c (Huffman-packed weights and per-channel parameters).
+
+Weights stay Huffman-coded in flash; before each layer the run loop decodes them into one
+shared scratch buffer (as large as the largest layer) that the layer's params point to.
+"""
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from ajpq.backends.mcu import huffman
+from ajpq.backends.mcu.plan import KERNELS, Plan, Step
+from ajpq.graph.hwgraph import HwGraph, Node
+
+CTYPE_BYTES = {"uint8_t": 1, "int8_t": 1, "int32_t": 4}
+
+
+@dataclass(frozen=True)
+class LayerWeights:
+    """What the report needs to know about one layer's packed weights."""
+
+    name: str
+    count: int
+    huffman_bytes: int
+    huffman_bits: int
+    entropy_bits: float
+    fixed_width_bits: int  # each channel packed at its own bit-width
+    symbols: int
+
+
+def c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 16) -> str:
+    flat = [str(int(v)) for v in np.asarray(values).ravel()] or ["0"]
+    lines = [", ".join(flat[i : i + per_line]) for i in range(0, len(flat), per_line)]
+    body = ",\n    ".join(lines)
+    return f"const {ctype} {name}[{len(flat)}] = {{\n    {body}\n}};\n"
+
+
+def model_hash(graph: HwGraph) -> str:
+    digest = hashlib.sha256()
+    for node in graph.nodes:
+        digest.update(f"{node.name}{node.op}{node.shape}{sorted(node.attrs.items())}".encode())
+        for key in sorted(node.arrays):
+            digest.update(np.ascontiguousarray(node.arrays[key]).tobytes())
+    return digest.hexdigest()[:16]
+
+
+class Emitter:
+    def __init__(self, graph: HwGraph, plan: Plan) -> None:
+        self.graph, self.plan = graph, plan
+        self.weights: list[str] = []  # ajpq_weights.c pieces
+        self.externs: list[str] = []
+        self.params: list[str] = []  # model.c params structs
+        self.calls: list[str] = []  # model.c run loop
+        self.layer_weights: list[LayerWeights] = []
+        self.data_bytes = 0  # flash taken by the emitted arrays (tables estimated)
+
+    # ---- per-layer data in ajpq_weights.c ----------------------------------------------
+    def data(self, ctype: str, name: str, values: np.ndarray) -> str:
+        self.weights.append(c_array(ctype, name, values))
+        self.data_bytes += max(1, np.asarray(values).size) * CTYPE_BYTES[ctype]
+        self.externs.append(f"extern const {ctype} {name}[{max(1, np.asarray(values).size)}];")
+        return name
+
+    def packed_weights(self, index: int, node: Node) -> str:
+        weight = node.arrays["weight"].astype(np.int64).ravel()
+        code = huffman.build_code(weight)
+        stream = huffman.encode(weight, code)
+        prefix = f"ajpq_w{index}"
+        self.data("uint8_t", f"{prefix}_bits", np.frombuffer(stream, dtype=np.uint8))
+        self.weights.append(huffman.c_table(f"{prefix}_table", code))
+        self.data_bytes += huffman.table_bytes(code)
+        self.externs.append(f"extern const ajpq_huffman_table_t {prefix}_table;")
+        per_channel = weight.size // max(1, node.channels)
+        self.layer_weights.append(
+            LayerWeights(
+                node.name,
+                int(weight.size),
+                len(stream),
+                huffman.encoded_bits(weight, code),
+                float(huffman.entropy_bits(weight)),
+                int(node.arrays["weight_bits"].astype(np.int64).sum() * per_channel),
+                len(code.symbols),
+            )
+        )
+        return prefix
+
+    def requant(self, prefix: str, node: Node) -> str:
+        if not node.attrs.get("requant", True):
+            return "{0, 0, 0, 0, 0}"
+        m = self.data("int32_t", f"{prefix}_multiplier", node.arrays["multiplier"])
+        s = self.data("int8_t", f"{prefix}_shift", node.arrays["shift"])
+        return f"{{1, {m}, {s}, {node.attrs['act_min']}, {node.attrs['act_max']}}}"
+
+    # ---- params structs and calls -------------------------------------------------------
+    def shape(self, name: str) -> tuple[int, ...]:
+        return self.graph.node(name).shape
+
+    def step(self, index: int, step: Step) -> None:
+        node, kind = step.node, step.kind
+        prefix = f"ajpq_w{index}"
+        args = ", ".join(self.pointer(i, "const int16_t") for i in step.inputs)
+        out = self.pointer(step.output, "void")
+        comment = f"/* {index}: {node.name} ({kind}) */"
+        if kind == "flatten":
+            self.calls.append(f"    {comment} /* a view: shares its input's memory */")
+            return
+        decode = ""
+        fields = self.fields(index, step)
+        ptype = {
+            "conv": "conv",
+            "dwconv": "dwconv",
+            "linear": "linear",
+            "maxpool": "pool",
+            "avgpool": "pool",
+            "add": "add",
+            "concat": "concat",
+            "reorg": "reorg",
+        }[kind]
+        self.params.append(
+            f"static const ajpq_{ptype}_params_t ajpq_p{index} = {{\n"
+            + ",\n".join(f"    .{k} = {v}" for k, v in fields.items())
+            + "\n};\n"
+        )
+        if "weight" in node.arrays:
+            count = node.arrays["weight"].size
+            decode = (
+                f"    ajpq_huffman_decode(&{prefix}_table, {prefix}_bits, {count}u, "
+                "ajpq_weight_scratch);\n    AJPQ_MARK_DECODED();\n"
+            )
+        if kind == "concat":
+            inputs = ", ".join(self.pointer(i, "const int16_t") for i in step.inputs)
+            call = (
+                f"    {{\n        const int16_t *const inputs[] = {{{inputs}}};\n"
+                f"        {KERNELS[kind]}(&ajpq_p{index}, inputs, {out}, 0);\n    }}\n"
+            )
+        else:
+            out_cast = (
+                self.pointer(step.output, "int16_t") if kind in ("maxpool", "add", "reorg") else out
+            )
+            call = f"    {KERNELS[kind]}(&ajpq_p{index}, {args}, {out_cast}, 0);\n"
+        self.calls.append(
+            f"    {comment}\n    AJPQ_LAYER_START();\n{decode}{call}    AJPQ_LAYER_END({index});\n"
+        )
+
+    def pointer(self, tensor: str, ctype: str) -> str:
+        return f"(({ctype} *)AJPQ_AT({self.plan.tensors[tensor].offset}))"
+
+    def fields(self, index: int, step: Step) -> dict[str, str]:
+        node, kind, prefix = step.node, step.kind, f"ajpq_w{index}"
+        if kind in ("conv", "dwconv"):
+            self.packed_weights(index, node)
+            c_in, h_in, w_in = self.shape(step.inputs[0])
+            in_index = (
+                self.data("int32_t", f"{prefix}_in_index", node.arrays["in_index"])
+                if "in_index" in node.arrays
+                else "0"
+            )
+            kh, kw = node.arrays["weight"].shape[2:]
+            common = {
+                "in_height": h_in,
+                "in_width": w_in,
+                "out_height": node.shape[1],
+                "out_width": node.shape[2],
+                "kernel_h": kh,
+                "kernel_w": kw,
+                "stride_h": node.attrs["stride"][0],
+                "stride_w": node.attrs["stride"][1],
+                "pad_h": node.attrs["padding"][0],
+                "pad_w": node.attrs["padding"][1],
+                "in_index": in_index,
+                "weight": "ajpq_weight_scratch",
+                "bias": self.data("int32_t", f"{prefix}_bias", node.arrays["bias"]),
+                "requant": self.requant(prefix, node),
+            }
+            if kind == "dwconv":
+                return {"channels": node.channels, **common}
+            return {
+                "in_channels": node.arrays["weight"].shape[1],
+                **common,
+                "out_channels": node.channels,
+            }
+        if kind == "linear":
+            self.packed_weights(index, node)
+            return {
+                "in_features": node.arrays["weight"].shape[1],
+                "out_features": node.channels,
+                "weight": "ajpq_weight_scratch",
+                "bias": self.data("int32_t", f"{prefix}_bias", node.arrays["bias"]),
+                "requant": self.requant(prefix, node),
+            }
+        if kind in ("maxpool", "avgpool"):
+            c, h_in, w_in = self.shape(step.inputs[0])
+            fields = {
+                "channels": c,
+                "in_height": h_in,
+                "in_width": w_in,
+                "out_height": node.shape[1],
+                "out_width": node.shape[2],
+                "kernel_h": node.attrs["kernel"][0],
+                "kernel_w": node.attrs["kernel"][1],
+                "stride_h": node.attrs["stride"][0],
+                "stride_w": node.attrs["stride"][1],
+                "pad_h": node.attrs["padding"][0],
+                "pad_w": node.attrs["padding"][1],
+            }
+            if kind == "avgpool":
+                fields["requant"] = self.requant(prefix, node)
+            return fields
+        if kind == "add":
+            size = int(np.prod(node.shape[1:])) if len(node.shape) > 1 else 1
+            return {
+                "channels": node.channels,
+                "size": size,
+                "index_a": self.data("int32_t", f"{prefix}_index_a", node.arrays["index_a"]),
+                "index_b": self.data("int32_t", f"{prefix}_index_b", node.arrays["index_b"]),
+                "multiplier_a": self.data("int32_t", f"{prefix}_ma", node.arrays["multiplier_a"]),
+                "multiplier_b": self.data("int32_t", f"{prefix}_mb", node.arrays["multiplier_b"]),
+                "shift": self.data("int8_t", f"{prefix}_shift", node.arrays["shift"]),
+                "act_min": node.attrs["act_min"],
+                "act_max": node.attrs["act_max"],
+            }
+        if kind == "concat":
+            channels = [self.shape(i)[0] for i in step.inputs]
+            return {
+                "num_inputs": len(channels),
+                "channels": self.data("int32_t", f"{prefix}_channels", np.array(channels)),
+                "size": int(np.prod(node.shape[1:])),
+                "requant": self.requant(prefix, node),
+            }
+        c, h_in, w_in = self.shape(step.inputs[0])  # reorg
+        return {"channels": c, "in_height": h_in, "in_width": w_in, "stride": node.attrs["stride"]}

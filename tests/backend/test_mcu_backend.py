@@ -1,0 +1,154 @@
+"""The MCU backend: generated C on the host and firmware on the emulated Cortex-M4 are
+bit-exact with the golden executor; the report, budget and error paths."""
+
+import dataclasses
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import ajpq
+from ajpq.backends import mcu
+from ajpq.backends.mcu.firmware import build_board_firmware
+from ajpq.backends.mcu.host import FIRMWARE, SANITIZE_FLAGS, include_dirs, runtime_sources
+from ajpq.boards import get
+from ajpq.errors import AjpqError, BudgetExceeded, ToolchainMissing, UnsupportedOp
+from tests.unit.graph.conftest import randomize_batchnorm
+
+SIZE = (64, 128)
+POLICIES = ["uniform8", "uniform4", "mixed0", "mixed1", "mixed2"]
+HERE = Path(__file__).parent
+
+
+def need(tool: str, request: pytest.FixtureRequest) -> None:
+    if shutil.which(tool) is None:
+        if request.config.getoption("--strict-hardware"):
+            pytest.fail(f"{tool} is missing")
+        pytest.skip(f"{tool} is missing (run make setup)")
+
+
+@pytest.fixture(scope="module")
+def model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return randomize_batchnorm(ajpq.models.skynet(0.25, SIZE))
+
+
+def make_graph(model: torch.nn.Module, name: str) -> ajpq.HwGraph:
+    if name.startswith("uniform"):
+        bits = int(name[-1])
+        policy = ajpq.Policy.uniform(model, bits, bits)
+    else:
+        policy = ajpq.Policy.random(model, seed=int(name[-1]), prune_max=0.6)
+    return ajpq.lower(ajpq.quantize(model, policy))
+
+
+def images(count: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (count, 3, *SIZE), dtype=np.uint8)
+
+
+@pytest.fixture(scope="module", params=POLICIES)
+def built(request: pytest.FixtureRequest, model, tmp_path_factory) -> tuple:
+    need("gcc", request)
+    need("arm-none-eabi-gcc", request)
+    graph = make_graph(model, request.param)
+    out = tmp_path_factory.mktemp(request.param)
+    return request.param, graph, ajpq.compile(graph, "mcu", "qemu-mps2-an386", out)
+
+
+def test_host_build_is_bit_exact(built) -> None:
+    name, graph, artifact = built
+    x = images(50, seed=1)
+    assert np.array_equal(artifact.run_host(x), graph.run(x))
+
+
+def test_firmware_on_qemu_is_bit_exact(built, request: pytest.FixtureRequest) -> None:
+    need("qemu-system-arm", request)
+    name, graph, artifact = built
+    x = images(5, seed=2)
+    result = artifact.run_selftest(x)
+    assert np.array_equal(result.outputs, graph.run(x))
+    assert result.unit == "instructions" and result.timer_source == "systick-icount"
+    assert (result.counts > 0).all()
+    print(f"{name}: {result.counts.tolist()} instructions per inference on QEMU M4")
+
+
+def test_report_numbers_agree(built) -> None:
+    _, graph, artifact = built
+    report = artifact.report
+    summary = graph.summary()
+    weights = report["weights"]
+    assert weights["int8_bytes"] == summary["params"] == sum(x["weights"] for x in report["layers"])
+    assert weights["fp32_bytes"] == 4 * summary["params"]
+    assert (
+        weights["fixed_width_bytes"]
+        == (sum(x["fixed_width_bits"] for x in report["layers"]) + 7) // 8
+    )
+    for layer in report["layers"]:  # Huffman: within one bit per symbol of the entropy
+        assert layer["entropy_bits"] - 1 <= layer["huffman_bits"]
+        assert layer["huffman_bits"] <= layer["entropy_bits"] + layer["weights"]
+    assert report["peak_arena_bytes"] <= report["ram_bytes"] <= report["budget"]["ram_bytes"]
+    assert report["flash_bytes"] == report["code_bytes"] + report["model_data_bytes"]
+    assert (artifact.out_dir / "report.json").exists()
+
+
+def test_host_runtime_under_asan_and_ubsan(built, tmp_path: Path) -> None:
+    _, graph, artifact = built
+    src = artifact.out_dir / "src"
+    exe = tmp_path / "driver"
+    command = [
+        "gcc",
+        "-std=c99",
+        "-O1",
+        *SANITIZE_FLAGS,
+        *(f"-I{d}" for d in include_dirs(src)),
+        str(src / "ajpq_model.c"),
+        str(src / "ajpq_weights.c"),
+        *map(str, runtime_sources()),
+        str(HERE / "fixtures" / "host_driver.c"),
+        "-o",
+        str(exe),
+    ]
+    subprocess.run(command, check=True, capture_output=True)
+    x = images(3, seed=3)
+    run = subprocess.run(
+        [str(exe)], input=x.tobytes(), capture_output=True, env={"ASAN_OPTIONS": "detect_leaks=0"}
+    )
+    assert run.returncode == 0, run.stderr.decode()[-2000:]
+    assert run.stderr == b""
+    out = np.frombuffer(run.stdout, dtype=np.int32).reshape(3, *graph.output.shape)
+    assert np.array_equal(out, graph.run(x))
+
+
+def test_oversize_model_is_refused_before_linking(model, tmp_path: Path) -> None:
+    small = dataclasses.replace(get("qemu-mps2-an386"), ram_bytes=64 * 1024)
+    with pytest.raises(BudgetExceeded, match=r"bytes of RAM .* but qemu-mps2-an386 has 65,536"):
+        mcu.compile(make_graph(model, "uniform8"), small, tmp_path)
+
+
+def test_linker_script_enforces_the_budget(
+    model, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    need("arm-none-eabi-gcc", request)
+    artifact = mcu.compile(
+        make_graph(model, "uniform4"), "qemu-mps2-an386", tmp_path / "a", firmware=False
+    )
+    small = dataclasses.replace(get("qemu-mps2-an386"), ram_bytes=96 * 1024)
+    with pytest.raises(AjpqError, match="RAM"):
+        build_board_firmware(artifact.out_dir / "src", small, tmp_path / "fw")
+
+
+def test_unsupported_attribute_names_the_node(model, tmp_path: Path) -> None:
+    graph = make_graph(model, "uniform8")
+    graph.node("bundle2.dw").attrs["dilation"] = 2
+    with pytest.raises(UnsupportedOp, match=r"'bundle2.dw' uses dilation=2; the mcu backend"):
+        mcu.compile(graph, "qemu-mps2-an386", tmp_path)
+
+
+def test_missing_cross_compiler_says_which_package(model, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(shutil, "which", lambda *a, **k: None)
+    with pytest.raises(ToolchainMissing, match="gcc-arm-none-eabi"):
+        build_board_firmware(FIRMWARE, get("qemu-mps2-an386"), tmp_path / "fw")
