@@ -3,21 +3,9 @@ import torch
 from torch import nn
 
 from ajpq.models import skynet
+from ajpq.models.random_init import randomize_batchnorm
 
 SIZE = (64, 128)
-
-
-def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Give BN layers non-trivial statistics so folding and scales are really exercised."""
-    generator = torch.Generator().manual_seed(seed)
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            n = module.num_features
-            module.running_mean.copy_(torch.rand(n, generator=generator) - 0.5)
-            module.running_var.copy_(torch.rand(n, generator=generator) * 1.5 + 0.5)
-            module.weight.data.copy_(torch.rand(n, generator=generator) + 0.5)
-            module.bias.data.copy_(torch.rand(n, generator=generator) * 0.6 - 0.3)
-    return model.eval()
 
 
 @pytest.fixture(scope="session")
