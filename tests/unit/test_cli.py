@@ -68,3 +68,9 @@ def test_quantize_with_a_policy_for_another_model(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     assert "output channels" in result.stderr
     assert not (tmp_path / "out.hwg").exists()
+
+
+def test_compile_for_an_unknown_board(graph_file: Path, tmp_path: Path) -> None:
+    result = ajpq_cli("compile", str(graph_file), "--board", "nope", "-o", str(tmp_path))
+    assert result.returncode == 2
+    assert "unknown board 'nope'; known boards: qemu-mps2-an386" in result.stderr
