@@ -16,7 +16,8 @@ app = typer.Typer(
     no_args_is_help=True,
     help="ajpq: joint pruning + quantization of CNNs for MCUs and FPGAs.",
 )
-console = Console()
+# Wide enough for the report tables when output is piped to a file or CI log.
+console = Console() if sys.stdout.isatty() else Console(width=150)
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -34,6 +34,8 @@ class DemoConfig:
     finetune_epochs: int = 2
     sparsity: float = 0.3
     mixed_bits: tuple[int, ...] = (8, 6, 4)
+    board: str = "qemu-mps2-an386"
+    board_images: int = 3
     seed: int = 0
 
     @classmethod
@@ -102,6 +104,7 @@ def quantized_row(
     config: DemoConfig,
     data: tuple[Dataset, Dataset],
     out_dir: Path,
+    graphs: dict[str, HwGraph],
 ) -> dict[str, Any]:
     train, val = data
     qmodel = ajpq.quantize(model, policy, calibration=torch.from_numpy(train.images[:32]).float())
@@ -109,6 +112,7 @@ def quantized_row(
     qmodel.eval()
     graph = ajpq.lower(qmodel)
     graph.save(out_dir / f"{name}.hwg")
+    graphs[name] = graph
     policy.save(out_dir / f"{name}-policy.json")
     summary = graph.summary()
     return {
@@ -122,6 +126,36 @@ def quantized_row(
         "macs": summary["macs"],
         "bops": summary["bops"],
     }
+
+
+def mcu_row(
+    name: str, graph: HwGraph, val: Dataset, out_dir: Path, config: DemoConfig, console: Console
+) -> dict[str, Any]:
+    """Compile for the MCU board, run validation images on it, check them against golden."""
+    artifact = ajpq.compile(graph, "mcu", config.board, out_dir / f"mcu-{name}")
+    images = val.images[: config.board_images]
+    result = artifact.run_selftest(images)
+    exact = bool(np.array_equal(result.outputs, graph.run(images)))
+    console.print(
+        f"{name}: flash {artifact.report['flash_bytes']:,} B, RAM "
+        f"{artifact.report['ram_bytes']:,} B, {int(result.counts.mean()):,} "
+        f"{result.unit} per inference, board == golden: {exact}"
+    )
+    return {
+        "flash_bytes": artifact.report["flash_bytes"],
+        "ram_bytes": artifact.report["ram_bytes"],
+        "huffman_bytes": artifact.report["weights"]["huffman_bytes"],
+        "board_count": int(result.counts.mean()),
+        "board_unit": result.unit,
+        "board_equals_golden": exact,
+    }
+
+
+def _short(value: float) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= size:
+            return f"{value / size:.2f}{unit}"
+    return f"{value:.0f}"
 
 
 def run_demo(config: DemoConfig, out_dir: Path, fresh: bool, console: Console) -> dict:
@@ -146,6 +180,7 @@ def run_demo(config: DemoConfig, out_dir: Path, fresh: bool, console: Console) -
             "bops": params["macs"] * 32 * 32,
         }
     ]
+    graphs: dict[str, HwGraph] = {}
     policies = {
         "int8": fp32,
         "mixed": ajpq.Policy.from_sparsity(
@@ -154,7 +189,10 @@ def run_demo(config: DemoConfig, out_dir: Path, fresh: bool, console: Console) -
     }
     for name, policy in policies.items():
         console.rule(f"3. {name}: quantize, QAT fine-tune, lower, golden check")
-        rows.append(quantized_row(name, model, policy, config, data, out_dir))
+        rows.append(quantized_row(name, model, policy, config, data, out_dir, graphs))
+    for row in rows[1:]:
+        console.rule(f"4. {row['model']}: MCU backend, firmware on {config.board}")
+        row.update(mcu_row(row["model"], graphs[row["model"]], data[1], out_dir, config, console))
     report = {
         "config": asdict(config),
         "rows": rows,
@@ -169,7 +207,7 @@ def run_demo(config: DemoConfig, out_dir: Path, fresh: bool, console: Console) -
 
 def summary_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="ajpq demo: Skynet on synthetic aerial data (golden = integer executor)")
-    for column in (
+    columns = (
         "model",
         "mean IoU",
         "weight bytes",
@@ -177,26 +215,39 @@ def summary_table(rows: list[dict[str, Any]]) -> Table:
         "MACs",
         "BOPs",
         "golden == Brevitas",
-    ):
+        "flash",
+        "RAM",
+        "M4 instr/inf",
+        "board == golden",
+    )
+    for column in columns:
         table.add_column(column, justify="left" if column == "model" else "right")
     fp32_bytes = rows[0]["weight_bytes"]
     for row in rows:
+        mismatches = row.get("golden_vs_brevitas_mismatches")
         check = (
             "-"
-            if "golden_vs_brevitas_mismatches" not in row
+            if mismatches is None
             else (
-                "exact"
-                if row["golden_vs_brevitas_mismatches"] == 0
-                else f"{row['golden_vs_brevitas_mismatches']} of {row['outputs_checked']} differ"
+                "exact" if mismatches == 0 else f"{mismatches} of {row['outputs_checked']} differ"
             )
+        )
+        board = (
+            "-"
+            if "board_equals_golden" not in row
+            else ("exact" if row["board_equals_golden"] else "DIFFERS")
         )
         table.add_row(
             row["model"],
             f"{row['mean_iou']:.4f}",
             f"{row['weight_bytes']:,}",
             f"{fp32_bytes / row['weight_bytes']:.1f}x",
-            f"{row['macs']:,}",
-            f"{row['bops']:,}",
+            _short(row["macs"]),
+            _short(row["bops"]),
             check,
+            f"{row['flash_bytes']:,}" if "flash_bytes" in row else "-",
+            f"{row['ram_bytes']:,}" if "ram_bytes" in row else "-",
+            _short(row["board_count"]) if "board_count" in row else "-",
+            board,
         )
     return table
