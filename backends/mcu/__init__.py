@@ -1,6 +1,7 @@
 """The microcontroller backend: HwGraph -> C with Huffman-packed weights -> host library and
 board firmware. ``compile`` runs named steps, each writing into the build directory:
 
+    sort      channels sorted by bit-width, so each width gets its own Huffman code
     plan      kernel calls + static arena (plan.json)
     emit      src/ajpq_model.{h,c}, src/ajpq_weights.{h,c}
     budget    refuse a model over the board's RAM/flash before linking
@@ -23,6 +24,7 @@ from ajpq.backends.mcu.sources import write_sources
 from ajpq.boards import BoardSpec, get
 from ajpq.errors import BudgetExceeded
 from ajpq.graph.hwgraph import HwGraph
+from ajpq.graph.sort_channels_by_bits import sort_channels_by_bits
 
 __all__ = ["Artifact", "SelfTest", "compile", "check_budget"]
 
@@ -59,9 +61,15 @@ def compile(
     out_dir: "str | Path" = "build/ajpq-mcu",
     firmware: bool = True,
     console: Console | None = None,
+    group_codes: bool = True,
 ) -> Artifact:
-    """Compile ``hw`` for an MCU board: generated C, host library, board ELF and a report."""
+    """Compile ``hw`` for an MCU board: generated C, host library, board ELF and a report.
+
+    ``group_codes``: one Huffman code per group of equal-bit-width channels (the graph's
+    channels are first sorted by bit-width, which changes no output), else one per layer.
+    """
     spec = get(board)
+    hw = sort_channels_by_bits(hw) if group_codes else hw
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model_plan = plan(hw)
@@ -79,7 +87,7 @@ def compile(
         )
     )
     src = out / "src"
-    layers, data_bytes = write_sources(hw, model_plan, src)
+    layers, data_bytes = write_sources(hw, model_plan, src, group_codes)
     check_budget(spec, model_plan, data_bytes)
     (out / "host").mkdir(exist_ok=True)
     library = build_host_library(src, out / "host" / "libajpq_model.so")

@@ -25,9 +25,11 @@ class LayerWeights:
     count: int
     huffman_bytes: int
     huffman_bits: int
-    entropy_bits: float
+    entropy_bits: float  # summed over the coded groups: the bound for this coder
+    layer_entropy_bits: float  # of the layer's symbols taken as one source
     fixed_width_bits: int  # each channel packed at its own bit-width
     symbols: int
+    groups: int
 
 
 def c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 16) -> str:
@@ -47,13 +49,15 @@ def model_hash(graph: HwGraph) -> str:
 
 
 class Emitter:
-    def __init__(self, graph: HwGraph, plan: Plan) -> None:
+    def __init__(self, graph: HwGraph, plan: Plan, group_codes: bool = True) -> None:
         self.graph, self.plan = graph, plan
         self.weights: list[str] = []  # ajpq_weights.c pieces
         self.externs: list[str] = []
         self.params: list[str] = []  # model.c params structs
         self.calls: list[str] = []  # model.c run loop
         self.layer_weights: list[LayerWeights] = []
+        self.group_codes = group_codes
+        self.decodes: dict[int, list[str]] = {}
         self.data_bytes = 0  # flash taken by the emitted arrays (tables estimated)
 
     # ---- per-layer data in ajpq_weights.c ----------------------------------------------
@@ -63,28 +67,63 @@ class Emitter:
         self.externs.append(f"extern const {ctype} {name}[{max(1, np.asarray(values).size)}];")
         return name
 
-    def packed_weights(self, index: int, node: Node) -> str:
-        weight = node.arrays["weight"].astype(np.int64).ravel()
-        code = huffman.build_code(weight)
-        stream = huffman.encode(weight, code)
-        prefix = f"ajpq_w{index}"
-        self.data("uint8_t", f"{prefix}_bits", np.frombuffer(stream, dtype=np.uint8))
-        self.weights.append(huffman.c_table(f"{prefix}_table", code))
-        self.data_bytes += huffman.table_bytes(code)
-        self.externs.append(f"extern const ajpq_huffman_table_t {prefix}_table;")
-        per_channel = weight.size // max(1, node.channels)
+    def groups(self, node: Node) -> list[tuple[int, int]]:
+        """(first channel, channel count) of each separately coded group of channels: per
+        bit-width group when that costs fewer flash bytes (streams + tables), else one code."""
+        whole = [(0, node.channels)]
+        if not self.group_codes or len(node.arrays.get("bit_groups", ())) < 2:
+            return whole
+        split = [(int(first), int(count)) for _, first, count in node.arrays["bit_groups"]]
+        weight = node.arrays["weight"].astype(np.int64)
+
+        def cost(groups: list[tuple[int, int]]) -> int:
+            total = 0
+            for first, count in groups:
+                values = weight[first : first + count].ravel()
+                code = huffman.build_code(values)
+                total += (huffman.encoded_bits(values, code) + 7) // 8 + huffman.table_bytes(code)
+            return total
+
+        return split if cost(split) < cost(whole) else whole
+
+    def packed_weights(self, index: int, node: Node) -> None:
+        """Huffman-code the layer's weights: one canonical code per group of channels."""
+        weight = node.arrays["weight"].astype(np.int64)
+        per_channel = weight[0].size
+        stream_bytes = coded_bits = 0
+        entropy = 0.0
+        symbols = set()
+        self.decodes[index] = []
+        for group, (first, count) in enumerate(self.groups(node)):
+            values = weight[first : first + count].ravel()
+            code = huffman.build_code(values)
+            stream = huffman.encode(values, code)
+            name = f"ajpq_w{index}_g{group}"
+            self.data("uint8_t", f"{name}_bits", np.frombuffer(stream, dtype=np.uint8))
+            self.weights.append(huffman.c_table(f"{name}_table", code))
+            self.data_bytes += huffman.table_bytes(code)
+            self.externs.append(f"extern const ajpq_huffman_table_t {name}_table;")
+            self.decodes[index].append(
+                f"    ajpq_huffman_decode(&{name}_table, {name}_bits, {values.size}u, "
+                f"ajpq_weight_scratch + {first * per_channel});\n"
+            )
+            stream_bytes += len(stream)
+            coded_bits += huffman.encoded_bits(values, code)
+            entropy += float(huffman.entropy_bits(values))
+            symbols |= set(code.symbols)
         self.layer_weights.append(
             LayerWeights(
                 node.name,
                 int(weight.size),
-                len(stream),
-                huffman.encoded_bits(weight, code),
-                float(huffman.entropy_bits(weight)),
+                stream_bytes,
+                coded_bits,
+                entropy,
+                float(huffman.entropy_bits(weight.ravel())),
                 int(node.arrays["weight_bits"].astype(np.int64).sum() * per_channel),
-                len(code.symbols),
+                len(symbols),
+                len(self.decodes[index]),
             )
         )
-        return prefix
 
     def requant(self, prefix: str, node: Node) -> str:
         if not node.attrs.get("requant", True):
@@ -99,7 +138,6 @@ class Emitter:
 
     def step(self, index: int, step: Step) -> None:
         node, kind = step.node, step.kind
-        prefix = f"ajpq_w{index}"
         args = ", ".join(self.pointer(i, "const int16_t") for i in step.inputs)
         out = self.pointer(step.output, "void")
         comment = f"/* {index}: {node.name} ({kind}) */"
@@ -124,11 +162,7 @@ class Emitter:
             + "\n};\n"
         )
         if "weight" in node.arrays:
-            count = node.arrays["weight"].size
-            decode = (
-                f"    ajpq_huffman_decode(&{prefix}_table, {prefix}_bits, {count}u, "
-                "ajpq_weight_scratch);\n    AJPQ_MARK_DECODED();\n"
-            )
+            decode = "".join(self.decodes[index]) + "    AJPQ_MARK_DECODED();\n"
         if kind == "concat":
             inputs = ", ".join(self.pointer(i, "const int16_t") for i in step.inputs)
             call = (

@@ -57,6 +57,8 @@ def build_report(
                 "symbols": layer.symbols,
                 "huffman_bits": layer.huffman_bits,
                 "entropy_bits": round(layer.entropy_bits, 1),
+                "layer_entropy_bits": round(layer.layer_entropy_bits, 1),
+                "huffman_groups": layer.groups,
                 "huffman_vs_entropy": round(layer.huffman_bits / layer.entropy_bits, 4)
                 if layer.entropy_bits
                 else None,

@@ -80,11 +80,13 @@ void ajpq_model_get_output(int32_t *out) {{
 """
 
 
-def write_sources(graph: HwGraph, plan: Plan, src_dir: Path) -> tuple[list[LayerWeights], int]:
+def write_sources(
+    graph: HwGraph, plan: Plan, src_dir: Path, group_codes: bool = True
+) -> tuple[list[LayerWeights], int]:
     """Emit ajpq_model.h/.c and ajpq_weights.h/.c into ``src_dir``; return the per-layer
     weights and the flash the model's data arrays take (tables estimated)."""
     src_dir.mkdir(parents=True, exist_ok=True)
-    emitter = Emitter(graph, plan)
+    emitter = Emitter(graph, plan, group_codes)
     for index, step in enumerate(plan.steps):
         emitter.step(index, step)
     digest = model_hash(graph)
