@@ -177,3 +177,27 @@ void ajpq_linear_ref_s8(const ajpq_linear_params_t *params, const int16_t *input
 #endif
 
 #endif /* AJPQ_KERNELS_H */
+
+/* Optimized kernels for the Cortex-M4 (DSP extension; a portable C path elsewhere): the same
+ * params structs and results as the reference kernels, given that the accumulator fits int32
+ * (see each kernel's file). Scratch: ..._get_buffer_size(params) bytes, 4-byte aligned. */
+#ifndef AJPQ_KERNELS_M4_H
+#define AJPQ_KERNELS_M4_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+size_t ajpq_conv_m4_s8_get_buffer_size(const ajpq_conv_params_t *params);
+void ajpq_conv_m4_s8(const ajpq_conv_params_t *params, const int16_t *input, void *output,
+                     void *scratch);
+
+size_t ajpq_dwconv_m4_s8_get_buffer_size(const ajpq_dwconv_params_t *params);
+void ajpq_dwconv_m4_s8(const ajpq_dwconv_params_t *params, const int16_t *input,
+                       void *output, void *scratch);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AJPQ_KERNELS_M4_H */
