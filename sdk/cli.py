@@ -142,6 +142,53 @@ def compile_command(
 
 
 @app.command()
+def boards(
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """List the boards in hw/boards with their memory or FPGA resources."""
+    from ajpq.boards import list_boards
+
+    specs = list_boards()
+    if as_json:
+        print(json.dumps([spec.to_dict() for spec in specs], indent=1))
+        return
+    table = Table(title="boards (hw/boards/*.toml)")
+    for column in (
+        "id",
+        "kind",
+        "part",
+        "core",
+        "clock",
+        "memory / resources",
+        "flash via",
+        "timer",
+    ):
+        table.add_column(column)
+    for spec in specs:
+        if spec.kind == "mcu":
+            memory = f"{spec.flash_bytes // 1024} KiB flash, {spec.ram_bytes // 1024} KiB RAM"
+            methods, timer = ", ".join(spec.flash.get("methods", [])), spec.timer
+        else:
+            r = spec.resources
+            memory = (
+                f"{r['lut']:,} LUT, {r['ff']:,} FF, {r['bram36']} BRAM36, "
+                f"{r['uram']} URAM, {r['dsp']:,} DSP"
+            )
+            methods, timer = "-", "-"
+        table.add_row(
+            spec.id,
+            spec.kind,
+            spec.part,
+            spec.core,
+            f"{spec.clock_hz / 1e6:g} MHz",
+            memory,
+            methods,
+            timer,
+        )
+    console.print(table)
+
+
+@app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("-o", "--out-dir")] = Path("demo-out"),
     fresh: Annotated[bool, typer.Option(help="ignore cached data and model")] = False,

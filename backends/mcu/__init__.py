@@ -22,7 +22,7 @@ from ajpq.backends.mcu.plan import Plan, plan
 from ajpq.backends.mcu.report import build_report, layer_table, report_table
 from ajpq.backends.mcu.sources import write_sources
 from ajpq.boards import BoardSpec, get
-from ajpq.errors import BudgetExceeded
+from ajpq.errors import AjpqError, BudgetExceeded
 from ajpq.graph.hwgraph import HwGraph
 from ajpq.graph.sort_channels_by_bits import sort_channels_by_bits
 
@@ -69,6 +69,11 @@ def compile(
     channels are first sorted by bit-width, which changes no output), else one per layer.
     """
     spec = get(board)
+    if spec.kind != "mcu":
+        raise AjpqError(
+            f"{spec.id} is an {spec.kind} board; the mcu backend needs an mcu board "
+            "(see `ajpq boards`)"
+        )
     hw = sort_channels_by_bits(hw) if group_codes else hw
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,10 @@
 """Boards: hardware descriptions read from hw/boards/<id>.toml."""
 
-from ajpq.boards.spec import BoardSpec, get, list_ids
+from ajpq.boards.spec import BoardSpec, InvalidBoard, get, list_boards, list_ids
 
-__all__ = ["BoardSpec", "get", "list_ids"]
+__all__ = ["BoardSpec", "InvalidBoard", "get", "list", "list_boards", "list_ids"]
+
+
+def list() -> list[str]:  # noqa: A001 - the documented API name: ajpq.boards.list()
+    """The ids of every board in hw/boards."""
+    return list_ids()

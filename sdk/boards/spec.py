@@ -1,4 +1,11 @@
-"""BoardSpec: one board's description, loaded from hw/boards/<id>.toml."""
+"""BoardSpec: one board's description, loaded from hw/boards/<id>.toml.
+
+Fields follow the spirit of PlatformIO's board JSON. Every board: id, name, kind ("mcu" or
+"fpga"), part, core, clock_hz. An MCU board adds flash/RAM bytes, its firmware port, its
+timer source ("dwt" or "systick-icount"), how it is flashed ([flash] methods and their
+settings: pyocd_target, openocd_config) and its serial link ([serial] baud, usb_vid_pid).
+An FPGA board adds [resources] lut, ff, bram36, uram, dsp (for FINN folding).
+"""
 
 import tomllib
 from dataclasses import dataclass, field
@@ -8,6 +15,12 @@ from typing import Any
 from ajpq.errors import AjpqError
 
 BOARDS_DIR = Path(__file__).resolve().parents[2] / "hw" / "boards"
+KINDS = ("mcu", "fpga")
+TIMERS = ("dwt", "systick-icount")
+FLASH_METHODS = ("qemu", "pyocd", "openocd")
+COMMON = {"id": str, "name": str, "kind": str, "part": str, "core": str, "clock_hz": int}
+MCU = {"flash_bytes": int, "ram_bytes": int, "stack_bytes": int, "timer": str, "port": str}
+RESOURCES = ("lut", "ff", "bram36", "uram", "dsp")
 
 
 class InvalidBoard(AjpqError):
@@ -17,6 +30,7 @@ class InvalidBoard(AjpqError):
 @dataclass(frozen=True)
 class BoardSpec:
     id: str
+    name: str
     kind: str  # mcu | fpga
     part: str
     core: str
@@ -26,14 +40,25 @@ class BoardSpec:
     stack_bytes: int = 8192
     timer: str = "dwt"
     port: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    flash: dict[str, Any] = field(default_factory=dict)
+    serial: dict[str, Any] = field(default_factory=dict)
+    resources: dict[str, int] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. [qemu], [finn]
 
+    @property
+    def is_qemu(self) -> bool:
+        return "qemu" in self.flash.get("methods", [])
 
-REQUIRED = ("id", "kind", "part", "core", "clock_hz")
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
 
 
 def list_ids(boards_dir: Path = BOARDS_DIR) -> list[str]:
     return sorted(p.stem for p in boards_dir.glob("*.toml"))
+
+
+def list_boards(boards_dir: Path = BOARDS_DIR) -> list[BoardSpec]:
+    return [get(board_id, boards_dir) for board_id in list_ids(boards_dir)]
 
 
 def get(board: "str | BoardSpec", boards_dir: Path = BOARDS_DIR) -> BoardSpec:
@@ -42,20 +67,56 @@ def get(board: "str | BoardSpec", boards_dir: Path = BOARDS_DIR) -> BoardSpec:
         return board
     path = boards_dir / f"{board}.toml"
     if not path.exists():
-        raise InvalidBoard(
-            f"unknown board '{board}'; known boards: {', '.join(list_ids(boards_dir))}"
-        )
+        known = ", ".join(list_ids(boards_dir))
+        raise InvalidBoard(f"unknown board '{board}'; known boards: {known}")
+    return load(path)
+
+
+def load(path: Path) -> BoardSpec:
     try:
         raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InvalidBoard(f"{path} is not valid TOML ({exc}); fix the board file") from None
-    missing = [key for key in REQUIRED if key not in raw]
-    if missing:
-        raise InvalidBoard(f"{path} lacks the field '{missing[0]}'; add it to the board file")
-    known = {f for f in BoardSpec.__dataclass_fields__ if f != "extra"}
+    _require(path, raw, COMMON)
+    if raw["id"] != path.stem:
+        raise InvalidBoard(
+            f"{path}: field 'id' is '{raw['id']}' but the file is named "
+            f"'{path.stem}.toml'; make them equal"
+        )
+    _one_of(path, "kind", raw["kind"], KINDS)
+    if raw["kind"] == "mcu":
+        _require(path, raw, MCU)
+        _one_of(path, "timer", raw["timer"], TIMERS)
+        methods = raw.get("flash", {}).get("methods")
+        if not methods:
+            raise InvalidBoard(
+                f"{path} lacks the field 'flash.methods'; list how the board "
+                f"is flashed ({', '.join(FLASH_METHODS)})"
+            )
+        for method in methods:
+            _one_of(path, "flash.methods", method, FLASH_METHODS)
+    else:
+        resources = raw.get("resources")
+        if not isinstance(resources, dict):
+            raise InvalidBoard(f"{path} lacks the table [resources]; give {', '.join(RESOURCES)}")
+        _require(path, resources, {key: int for key in RESOURCES}, prefix="resources.")
+    known = set(BoardSpec.__dataclass_fields__) - {"extra"}
     values = {k: v for k, v in raw.items() if k in known}
-    extra = {k: v for k, v in raw.items() if k not in known}
-    try:
-        return BoardSpec(**values, extra=extra)
-    except TypeError as exc:
-        raise InvalidBoard(f"{path}: {exc}; fix the board file") from None
+    return BoardSpec(**values, extra={k: v for k, v in raw.items() if k not in known})
+
+
+def _require(path: Path, raw: dict, fields: dict[str, type], prefix: str = "") -> None:
+    for key, kind in fields.items():
+        if key not in raw:
+            raise InvalidBoard(f"{path} lacks the field '{prefix}{key}'; add it to the board file")
+        value = raw[key]
+        if not isinstance(value, kind) or isinstance(value, bool) or (kind is int and value < 0):
+            raise InvalidBoard(
+                f"{path}: field '{prefix}{key}' must be a {kind.__name__}"
+                f"{' >= 0' if kind is int else ''}, not {value!r}"
+            )
+
+
+def _one_of(path: Path, key: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise InvalidBoard(f"{path}: field '{key}' is {value!r}; use one of {', '.join(allowed)}")
