@@ -36,13 +36,15 @@ def check_budget(board: BoardSpec, model_plan: Plan, flash_data_bytes: int) -> N
     ram = (
         model_plan.arena_bytes
         + model_plan.weight_scratch_bytes
+        + model_plan.kernel_scratch_bytes
         + board.stack_bytes
         + RUNTIME_RAM_BYTES
     )
     if board.ram_bytes and ram > board.ram_bytes:
         raise BudgetExceeded(
-            f"the model needs {ram:,} bytes of RAM (arena {model_plan.arena_bytes:,} + weight "
-            f"scratch {model_plan.weight_scratch_bytes:,} + stack {board.stack_bytes:,}) but "
+            f"the model needs {ram:,} bytes of RAM (arena {model_plan.arena_bytes:,} + scratch "
+            f"{model_plan.weight_scratch_bytes + model_plan.kernel_scratch_bytes:,} + stack "
+            f"{board.stack_bytes:,}) but "
             f"{board.id} has {board.ram_bytes:,}; prune more, lower the input size, or pick a "
             "board with more RAM"
         )

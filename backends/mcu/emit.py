@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ajpq.backends.mcu import huffman
-from ajpq.backends.mcu.plan import KERNELS, Plan, Step
+from ajpq.backends.mcu.plan import Plan, Step
 from ajpq.graph.hwgraph import HwGraph, Node
 
 CTYPE_BYTES = {"uint8_t": 1, "int8_t": 1, "int32_t": 4}
@@ -167,13 +167,14 @@ class Emitter:
             inputs = ", ".join(self.pointer(i, "const int16_t") for i in step.inputs)
             call = (
                 f"    {{\n        const int16_t *const inputs[] = {{{inputs}}};\n"
-                f"        {KERNELS[kind]}(&ajpq_p{index}, inputs, {out}, 0);\n    }}\n"
+                f"        {step.kernel}(&ajpq_p{index}, inputs, {out}, 0);\n    }}\n"
             )
         else:
             out_cast = (
                 self.pointer(step.output, "int16_t") if kind in ("maxpool", "add", "reorg") else out
             )
-            call = f"    {KERNELS[kind]}(&ajpq_p{index}, {args}, {out_cast}, 0);\n"
+            scratch = "ajpq_kernel_scratch" if step.scratch_bytes else "0"
+            call = f"    {step.kernel}(&ajpq_p{index}, {args}, {out_cast}, {scratch});\n"
         self.calls.append(
             f"    {comment}\n    AJPQ_LAYER_START();\n{decode}{call}    AJPQ_LAYER_END({index});\n"
         )

@@ -14,6 +14,11 @@ from ajpq.errors import UnsupportedOp
 from ajpq.graph.hwgraph import HwGraph, Node
 
 ALIGN = 8
+OPTIMIZED = {  # same ABI and numbers, SMLAD dual MACs on Cortex-M4 (portable C elsewhere)
+    "conv": "ajpq_conv_m4_s8",
+    "dwconv": "ajpq_dwconv_m4_s8",
+    "linear": "ajpq_linear_m4_s8",
+}
 KERNELS = {
     "conv": "ajpq_conv_ref_s8",
     "dwconv": "ajpq_dwconv_ref_s8",
@@ -50,6 +55,8 @@ class Step:
     kind: str  # key of KERNELS, or "flatten"
     inputs: list[str]
     output: str
+    kernel: str = ""  # the C function called
+    scratch_bytes: int = 0  # the kernel's own scratch (get_buffer_size)
 
 
 @dataclass
@@ -58,6 +65,7 @@ class Plan:
     tensors: dict[str, Tensor]
     arena_bytes: int
     weight_scratch_bytes: int
+    kernel_scratch_bytes: int
     input: str
     output: str
     notes: list[str] = field(default_factory=list)
@@ -79,8 +87,33 @@ def kernel_kind(node: Node) -> str:
     )
 
 
-def plan(graph: HwGraph) -> Plan:
+def choose_kernel(step: Step, graph: HwGraph, max_scratch: int) -> None:
+    """The Cortex-M4 kernel when its preconditions hold (int32 accumulator, scratch within
+    ``max_scratch``), else the reference kernel; both give the same numbers."""
+    step.kernel = KERNELS.get(step.kind, "")
+    if step.kind not in OPTIMIZED:
+        return
+    node = step.node
+    weight = node.arrays["weight"]
+    taps = int(np.prod(weight.shape[1:]))
+    source = graph.node(step.inputs[0])
+    largest_input = 1 << source.bits
+    bound = int(np.abs(node.arrays["bias"]).max(initial=0)) + taps * largest_input * 128
+    if step.kind == "conv":
+        depth = (taps + 3) // 4 * 4
+        scratch = (node.channels + 2) * depth * 2 + 16 * node.channels
+    elif step.kind == "linear":
+        scratch = weight.shape[1] // 4 * 4 * 2
+    else:
+        scratch = 0
+    if bound < 1 << 31 and scratch <= max_scratch:
+        step.kernel, step.scratch_bytes = OPTIMIZED[step.kind], _aligned(scratch)
+
+
+def plan(graph: HwGraph, max_kernel_scratch: int = 32 * 1024) -> Plan:
     steps = [Step(n, kernel_kind(n), list(n.inputs), n.name) for n in graph.nodes[1:]]
+    for step in steps:
+        choose_kernel(step, graph, max_kernel_scratch)
     first = graph.nodes[0]
     tensors = {first.name: Tensor(first.name, int(np.prod(first.shape)), 2, -1, -1)}
     for index, step in enumerate(steps):
@@ -104,7 +137,10 @@ def plan(graph: HwGraph) -> Plan:
     scratch = max(
         (int(s.node.arrays["weight"].size) for s in steps if "weight" in s.node.arrays), default=0
     )
-    return Plan(steps, tensors, arena, _aligned(scratch), first.name, graph.output.name)
+    kernel_scratch = max((s.scratch_bytes for s in steps), default=0)
+    return Plan(
+        steps, tensors, arena, _aligned(scratch), kernel_scratch, first.name, graph.output.name
+    )
 
 
 def _root(tensors: dict[str, Tensor], name: str) -> Tensor:

@@ -201,3 +201,21 @@ void ajpq_dwconv_m4_s8(const ajpq_dwconv_params_t *params, const int16_t *input,
 #endif
 
 #endif /* AJPQ_KERNELS_M4_H */
+
+/* Fully connected layer for the Cortex-M4 (appended; see the block above). */
+#ifndef AJPQ_KERNELS_M4_LINEAR_H
+#define AJPQ_KERNELS_M4_LINEAR_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+size_t ajpq_linear_m4_s8_get_buffer_size(const ajpq_linear_params_t *params);
+void ajpq_linear_m4_s8(const ajpq_linear_params_t *params, const int16_t *input, void *output,
+                       void *scratch);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AJPQ_KERNELS_M4_LINEAR_H */
