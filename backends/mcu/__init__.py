@@ -79,7 +79,7 @@ def compile(
     hw = sort_channels_by_bits(hw) if group_codes else hw
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model_plan = plan(hw)
+    model_plan = plan(hw, max_kernel_scratch=spec.ram_bytes // 8)
     (out / "plan.json").write_text(
         json.dumps(
             {

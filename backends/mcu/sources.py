@@ -134,13 +134,13 @@ def write_sources(
 
 
 def input_sources(images: np.ndarray) -> str:
-    """C source embedding uint8 test images for the self-test firmware."""
+    """C source embedding uint8 test images (flat, image after image) for the self-test."""
     count = len(images)
-    flat = images.reshape(count, -1) if count else np.zeros((1, 1), np.uint8)  # C needs a row
-    rows = [", ".join(str(int(v)) for v in row) for row in flat]
-    body = ",\n".join("  {" + row + "}" for row in rows)
+    flat = np.asarray(images, np.uint8).reshape(-1) if count else np.zeros(1, np.uint8)
+    rows = [", ".join(str(int(v)) for v in flat[i : i + 32]) for i in range(0, flat.size, 32)]
+    body = ",\n  ".join(rows)
     return (
-        f'#include <stdint.h>\n#include "ajpq_model.h"\n'
+        f"#include <stdint.h>\n"
         f"const uint32_t ajpq_test_input_count = {count}u;\n"
-        f"const uint8_t ajpq_test_inputs[][AJPQ_MODEL_INPUT_ELEMENTS] = {{\n{body}\n}};\n"
+        f"const uint8_t ajpq_test_inputs[{flat.size}] = {{\n  {body}\n}};\n"
     )

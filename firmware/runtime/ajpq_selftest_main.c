@@ -14,7 +14,7 @@
 #include "ajpq_port.h"
 
 extern const uint32_t ajpq_test_input_count;
-extern const uint8_t ajpq_test_inputs[][AJPQ_MODEL_INPUT_ELEMENTS];
+extern const uint8_t ajpq_test_inputs[]; /* image after image, uint8 CHW */
 
 static int32_t output[AJPQ_MODEL_OUTPUT_ELEMENTS];
 
@@ -50,7 +50,7 @@ int main(void)
     put_decimal(ajpq_timer_units_per_tick());
     ajpq_uart_print("\n");
     for (uint32_t i = 0; i < ajpq_test_input_count; ++i) {
-        ajpq_model_set_input(ajpq_test_inputs[i]);
+        ajpq_model_set_input(&ajpq_test_inputs[i * AJPQ_MODEL_INPUT_ELEMENTS]);
         uint32_t start = ajpq_timer_now();
         ajpq_model_run();
         uint32_t end = ajpq_timer_now();
