@@ -43,6 +43,8 @@ def test_mcu_boards(board_id: str) -> None:
         spec.port,
     ) == MCU[board_id]
     assert spec.kind == "mcu"
+    if board_id == "nucleo-h743zi":  # 1 MiB in five banks; the port uses the 512 KiB AXI SRAM
+        assert spec.extra["ram_total_bytes"] == 1_048_576
     if board_id.startswith("qemu"):
         assert spec.timer == "systick-icount" and spec.flash["methods"] == ["qemu"]
     else:
