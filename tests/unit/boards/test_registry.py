@@ -17,7 +17,7 @@ MCU = {  # id: (part, core, clock, flash, ram, port)
         "qemu-mps2-an386",
     ),
     "stm32f746g-disco": ("STM32F746NGH6", "cortex-m7", 216_000_000, 1_048_576, 327_680, "stm32f7"),
-    "nucleo-h743zi": ("STM32H743ZIT6", "cortex-m7", 400_000_000, 2_097_152, 1_048_576, "stm32h7"),
+    "nucleo-h743zi": ("STM32H743ZIT6", "cortex-m7", 400_000_000, 2_097_152, 524_288, "stm32h7"),
     "nrf52840-dk": ("nRF52840-QIAA", "cortex-m4f", 64_000_000, 1_048_576, 262_144, "nrf52840"),
 }
 FPGA = {  # id: (part, lut, ff, bram36, uram, dsp)
