@@ -141,6 +141,92 @@ def compile_command(
     console.print(f"artifact in {artifact.out_dir} (report.json, firmware {artifact.elf})")
 
 
+def _artifact(path: Path) -> object:
+    from ajpq.backends.mcu.artifact import Artifact
+
+    return Artifact.load(path)
+
+
+@app.command()
+def flash(
+    artifact_dir: Annotated[Path, typer.Argument(help="build directory from `ajpq compile`")],
+    board: Annotated[str, typer.Option(help="board id")] = "qemu-mps2-an386",
+    port: Annotated[str | None, typer.Option(help="serial port of a real board")] = None,
+    probe: Annotated[str | None, typer.Option(help="debug probe UID (pyOCD)")] = None,
+) -> None:
+    """Program a board with an artifact's firmware (QEMU: start it and keep it running)."""
+    import time
+
+    from ajpq.boards import Board
+
+    artifact = _artifact(artifact_dir)
+    target = Board(board, port=port, probe=probe)
+    target.flash(artifact)
+    if target.qemu is None:
+        console.print(f"flashed {artifact.elf} to {board}; serial at {target.url}")
+        return
+    with target:
+        with target.open() as session:
+            info = session.info()
+        console.print(
+            f"{board} is running model {info['model_hash']} under QEMU "
+            f"(pid {target.qemu.process.pid}); reach it with "
+            f"`ajpq bench {artifact_dir} --board {board} --port {target.url}` or "
+            f"pyserial serial_for_url('{target.url}'); press Ctrl-C to stop it"
+        )
+        try:
+            while target.qemu.process.poll() is None:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            console.print("stopping QEMU")
+
+
+@app.command()
+def bench(
+    artifact_dir: Annotated[Path, typer.Argument(help="build directory from `ajpq compile`")],
+    board: Annotated[str, typer.Option(help="board id")] = "qemu-mps2-an386",
+    runs: Annotated[int, typer.Option(help="measured inferences")] = 10,
+    warmup: Annotated[int, typer.Option(help="inferences before measuring")] = 2,
+    port: Annotated[str | None, typer.Option(help="serial port (a running board)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Measure latency on the board over serial: per inference and per layer."""
+    import numpy as np
+
+    from ajpq.boards import Board
+
+    artifact = _artifact(artifact_dir)
+    target = Board(board, port=port)
+    with target:
+        if port is None or not port.startswith("socket://"):
+            target.flash(artifact)
+        else:
+            target.artifact = artifact  # a QEMU board started by `ajpq flash`
+        with target.open() as session:
+            image = np.random.default_rng(0).integers(0, 256, artifact.input_shape, np.uint8)
+            m = session.benchmark(runs=runs, warmup=warmup, x=image)
+    result = {
+        "board": board,
+        "model_hash": m.info["model_hash"],
+        "count": m.count,
+        "unit": m.unit,
+        "timer_source": m.timer_source,
+        "latency_s": m.latency_s,
+        "runs": runs,
+        "min_count": m.min_count,
+        "max_count": m.max_count,
+        "per_layer": m.per_layer,
+    }
+    if as_json:
+        print(json.dumps(result, indent=1))
+        return
+    latency = "" if m.latency_s is None else f", {m.latency_s * 1e3:.3f} ms"
+    console.print(
+        f"{board}: {m.count:,} {m.unit} per inference{latency} "
+        f"(timer {m.timer_source}, {runs} runs after {warmup} warm-up)"
+    )
+
+
 @app.command()
 def boards(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,

@@ -6,7 +6,8 @@ board firmware. ``compile`` runs named steps, each writing into the build direct
     emit      src/ajpq_model.{h,c}, src/ajpq_weights.{h,c}
     budget    refuse a model over the board's RAM/flash before linking
     host      host/libajpq_model.so (gcc), for run_host and tests
-    firmware  firmware/ajpq.elf (arm-none-eabi-gcc, the board's linker script)
+    firmware  firmware/ajpq.elf: model + runtime + serial protocol server (arm-none-eabi-gcc,
+              the board's linker script with its real budget)
     report    report.json + a printed table
 """
 
@@ -99,10 +100,13 @@ def compile(
     (out / "host").mkdir(exist_ok=True)
     library = build_host_library(src, out / "host" / "libajpq_model.so")
     elf, sizes, model_data = None, None, None
-    if firmware:
-        from ajpq.backends.mcu.firmware import build_board_firmware
+    if firmware:  # the deployable firmware: model + runtime + the serial protocol server
+        from ajpq.backends.mcu.firmware import build_server_firmware
+        from ajpq.backends.mcu.report import symbol_bytes
+        from ajpq.backends.mcu.toolchain import elf_sizes
 
-        elf, sizes, model_data = build_board_firmware(src, spec, out / "firmware")
+        elf = build_server_firmware(src, spec, out / "firmware", name="ajpq")
+        sizes, model_data = elf_sizes(elf), sum(symbol_bytes(elf).values())
     digest = model_hash(hw)
     report = build_report(spec, model_plan, layers, digest, sizes, model_data)
     (out / "report.json").write_text(json.dumps(report, indent=1))

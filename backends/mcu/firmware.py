@@ -11,6 +11,8 @@ from ajpq.backends.mcu.toolchain import build_firmware, elf_sizes
 from ajpq.boards import BoardSpec
 
 SELFTEST_MAIN = FIRMWARE / "runtime" / "ajpq_selftest_main.c"
+SERVER_MAIN = FIRMWARE / "runtime" / "ajpq_server_main.c"
+PROTO_DIR = FIRMWARE / "proto"
 
 
 def build_board_firmware(
@@ -45,3 +47,26 @@ def build_board_firmware(
         board=board.port or board.id,
     )
     return elf, elf_sizes(elf), sum(symbol_bytes(elf).values())
+
+
+def build_server_firmware(
+    src_dir: Path, board: BoardSpec, out_dir: Path, name: str = "ajpq_server"
+) -> Path:
+    """Build ``<out_dir>/<name>.elf``: the generated model in src_dir + runtime + server."""
+    sources = [
+        src_dir / "ajpq_model.c",
+        src_dir / "ajpq_weights.c",
+        *runtime_sources(),
+        *sorted(PROTO_DIR.glob("*.c")),
+        SERVER_MAIN,
+    ]
+    return build_firmware(
+        sources,
+        [*include_dirs(src_dir), PROTO_DIR],
+        out_dir / f"{name}.elf",
+        flash_size=board.flash_bytes,
+        ram_size=board.ram_bytes,
+        stack_size=board.stack_bytes,
+        defines={"AJPQ_BOARD": f'"{board.id}"'},
+        board=board.port or board.id,
+    )

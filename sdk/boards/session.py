@@ -1,0 +1,209 @@
+"""Session: run and time the model on a board that runs the ajpq server firmware.
+
+A Session talks the binary protocol of ajpq.boards.protocol over a Link: it loads an image,
+runs inferences and reads back the outputs, the board's timer counts and per-layer counts.
+Counts are in the unit of the board's timer: cycles for "dwt" (a real core), instructions
+for "systick-icount" (QEMU with -icount; never real cycles, so no latency in seconds).
+"""
+
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ajpq.boards.protocol import (
+    CMD_INFO,
+    CMD_LOAD_INPUT,
+    CMD_QUIT,
+    CMD_READ_LAYERS,
+    CMD_READ_OUTPUT,
+    CMD_RUN,
+    MAX_INPUT_CHUNK,
+    MAX_LAYER_ENTRIES,
+    MAX_OUTPUT_VALUES,
+    BoardProtocolError,
+    Link,
+)
+from ajpq.errors import AjpqError
+
+_INFO_HEAD = struct.Struct("<HIIIHH")
+_RUN_REPLY = struct.Struct("<QII")
+_STRINGS = ("firmware_version", "model_hash", "board", "timer_source")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One benchmark: the output, the mean count per inference and where it came from.
+
+    ``per_layer`` holds one dict per layer: ``index``, ``count`` (the layer, including its
+    weight decode) and ``decode_count``, all from the last measured run.
+    """
+
+    output: np.ndarray
+    count: int
+    unit: str  # "cycles" | "instructions"
+    per_layer: list[dict[str, int]]
+    timer_source: str
+    latency_s: float | None
+    runs: int = 1
+    min_count: int = 0
+    max_count: int = 0
+    info: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+def parse_info(payload: bytes) -> dict[str, Any]:
+    """Decode an INFO reply payload into a dict (see docs/protocol.md)."""
+    if len(payload) < _INFO_HEAD.size:
+        raise BoardProtocolError(f"the board's INFO reply has {len(payload)} bytes, too few")
+    version, units, inputs, outputs, layers, max_body = _INFO_HEAD.unpack_from(payload)
+    info: dict[str, Any] = {
+        "protocol_version": version,
+        "units_per_tick": units,
+        "input_elements": inputs,
+        "output_elements": outputs,
+        "layers": layers,
+        "max_body": max_body,
+    }
+    offset = _INFO_HEAD.size
+    for key in _STRINGS:
+        if offset >= len(payload):
+            raise BoardProtocolError(f"the board's INFO reply ends before its {key}")
+        length = payload[offset]
+        info[key] = payload[offset + 1 : offset + 1 + length].decode("ascii", errors="replace")
+        offset += 1 + length
+    return info
+
+
+class Session:
+    """The model on a board: infer, benchmark, read timings. Close it (or use `with`)."""
+
+    def __init__(
+        self,
+        link: Link,
+        input_shape: tuple[int, ...],
+        output_shape: tuple[int, ...],
+        clock_hz: int | None = None,
+        run_timeout_s: float = 60.0,
+    ) -> None:
+        self.link = link
+        self.input_shape = tuple(input_shape)
+        self.output_shape = tuple(output_shape)
+        self.clock_hz = clock_hz
+        self.run_timeout_s = run_timeout_s
+        self._info: dict[str, Any] | None = None
+
+    def info(self) -> dict[str, Any]:
+        """Firmware version, model hash, board, timer source and units, tensor sizes."""
+        if self._info is None:
+            info = parse_info(self.link.request(CMD_INFO))
+            inputs, outputs = int(np.prod(self.input_shape)), int(np.prod(self.output_shape))
+            if (info["input_elements"], info["output_elements"]) != (inputs, outputs):
+                raise AjpqError(
+                    f"the firmware on {self.link.url} (model {info['model_hash']}) takes "
+                    f"{info['input_elements']} inputs and gives {info['output_elements']} "
+                    f"outputs, not {inputs} and {outputs}; flash the firmware of this model"
+                )
+            self._info = info
+        return self._info
+
+    @property
+    def unit(self) -> str:
+        return "cycles" if self.info()["timer_source"] == "dwt" else "instructions"
+
+    def load(self, x: np.ndarray) -> None:
+        """Send one uint8 image (C, H, W) or (1, C, H, W) to the board's input buffer."""
+        x = np.asarray(x)
+        if x.shape not in (self.input_shape, (1, *self.input_shape)) or x.dtype != np.uint8:
+            raise AjpqError(
+                f"the board takes one uint8 image of shape {self.input_shape}, "
+                f"not {x.dtype} {x.shape}"
+            )
+        self.info()
+        pixels = np.ascontiguousarray(x).tobytes()
+        for offset in range(0, len(pixels), MAX_INPUT_CHUNK):
+            chunk = pixels[offset : offset + MAX_INPUT_CHUNK]
+            self.link.request(CMD_LOAD_INPUT, struct.pack("<I", offset) + chunk)
+
+    def run(self, runs: int = 1, warmup: int = 0) -> tuple[int, int, int]:
+        """Run warmup + runs inferences; (total, min, max) ticks of the measured runs."""
+        if not 1 <= runs <= 0xFFFF or not 0 <= warmup <= 0xFFFF:
+            raise AjpqError(f"runs must be 1..65535 and warmup 0..65535, not {runs}, {warmup}")
+        payload = self.link.request(
+            CMD_RUN, struct.pack("<HH", runs, warmup), timeout_s=self.run_timeout_s
+        )
+        total, smallest, largest = _RUN_REPLY.unpack(payload[: _RUN_REPLY.size])
+        return total, smallest, largest
+
+    def read_output(self) -> np.ndarray:
+        """The output of the last run, reshaped to output_shape (int64)."""
+        total = self.info()["output_elements"]
+        values: list[int] = []
+        for offset in range(0, total, MAX_OUTPUT_VALUES):
+            count = min(MAX_OUTPUT_VALUES, total - offset)
+            payload = self.link.request(CMD_READ_OUTPUT, struct.pack("<IH", offset, count))
+            values += struct.unpack(f"<{count}i", payload[: 4 * count])
+        return np.array(values, dtype=np.int64).reshape(self.output_shape)
+
+    def read_layers(self) -> list[dict[str, int]]:
+        """Per-layer counts of the last run, in the timer's unit."""
+        layers, units = self.info()["layers"], self.info()["units_per_tick"]
+        entries: list[dict[str, int]] = []
+        for first in range(0, layers, MAX_LAYER_ENTRIES):
+            count = min(MAX_LAYER_ENTRIES, layers - first)
+            payload = self.link.request(CMD_READ_LAYERS, struct.pack("<HH", first, count))
+            ticks = struct.unpack(f"<{2 * count}I", payload[: 8 * count])
+            for k in range(count):
+                entries.append(
+                    {
+                        "index": first + k,
+                        "count": ticks[2 * k] * units,
+                        "decode_count": ticks[2 * k + 1] * units,
+                    }
+                )
+        return entries
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        """Run one image; the output, shaped like output_shape (with x's batch axis, if any)."""
+        self.load(x)
+        self.run(1, 0)
+        output = self.read_output()
+        return output[None] if np.ndim(x) == len(self.input_shape) + 1 else output
+
+    def benchmark(
+        self, runs: int = 10, warmup: int = 2, x: np.ndarray | None = None
+    ) -> Measurement:
+        """Time `runs` inferences after `warmup` ones (on x, or the image loaded last)."""
+        if x is not None:
+            self.load(x)
+        info = self.info()
+        total, smallest, largest = self.run(runs, warmup)
+        units = info["units_per_tick"]
+        count = total * units // runs
+        unit = self.unit
+        latency = count / self.clock_hz if unit == "cycles" and self.clock_hz else None
+        return Measurement(
+            output=self.read_output(),
+            count=count,
+            unit=unit,
+            per_layer=self.read_layers(),
+            timer_source=info["timer_source"],
+            latency_s=latency,
+            runs=runs,
+            min_count=smallest * units,
+            max_count=largest * units,
+            info=dict(info),
+        )
+
+    def quit(self) -> None:
+        """Stop the firmware (it calls ajpq_port_exit(0); QEMU then exits)."""
+        self.link.request(CMD_QUIT)
+
+    def close(self) -> None:
+        self.link.close()
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

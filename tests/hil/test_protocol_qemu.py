@@ -1,0 +1,125 @@
+"""The server firmware on QEMU: binary protocol (INFO, infer, benchmark, per-layer counts),
+EEMBC text mode, and a board that dies mid-session. Bit-exact against HwGraph.run."""
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import ajpq
+from ajpq.backends.mcu.firmware import PROTO_DIR, SERVER_MAIN, build_server_firmware
+from ajpq.backends.mcu.host import FIRMWARE
+from ajpq.boards import BoardSpec
+from ajpq.boards.protocol import BoardNotResponding, EembcClient
+from ajpq.boards.qemu_board import QemuBoard
+
+pytestmark = pytest.mark.hil
+
+SIZE = (32, 64)
+WARNINGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-Wconversion", "-Wsign-conversion"]
+
+
+@pytest.fixture(scope="module")
+def compiled(board_id: str, tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    if not board_id.startswith("qemu-"):
+        pytest.skip(f"these tests start QEMU; board {board_id} is not emulated")
+    torch.manual_seed(0)
+    model = ajpq.models.skynet(0.125, SIZE)
+    policy = ajpq.Policy.random(model, seed=3, prune_max=0.5)
+    graph = ajpq.lower(ajpq.quantize(model, policy))
+    out = tmp_path_factory.mktemp("server")
+    artifact = ajpq.compile(graph, "mcu", board_id, out / "model")
+    return graph, artifact
+
+
+@pytest.fixture(scope="module")
+def elf(compiled: tuple, board_spec: BoardSpec, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    _, artifact = compiled
+    return build_server_firmware(
+        artifact.out_dir / "src", board_spec, tmp_path_factory.mktemp("elf")
+    )
+
+
+@pytest.fixture(scope="module")
+def shapes(compiled: tuple) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    graph, _ = compiled
+    output = graph.run(np.zeros((1, 3, *SIZE), np.uint8))
+    return (3, *SIZE), tuple(output.shape[1:])
+
+
+def images(count: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (count, 3, *SIZE), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("compiler", ["gcc", "arm-none-eabi-gcc"])
+def test_protocol_c_is_warning_free(compiler: str, compiled: tuple) -> None:
+    _, artifact = compiled
+    if shutil.which(compiler) is None:
+        pytest.skip(f"{compiler} is missing")
+    includes = [artifact.out_dir / "src", FIRMWARE / "include", PROTO_DIR]
+    for source in [*sorted(PROTO_DIR.glob("*.c")), SERVER_MAIN]:
+        command = [compiler, *WARNINGS, *(f"-I{d}" for d in includes), "-fsyntax-only"]
+        result = subprocess.run([*command, str(source)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+
+
+def test_info_infer_and_benchmark(compiled: tuple, elf: Path, shapes: tuple, board_id) -> None:
+    graph, artifact = compiled
+    x = images(5, seed=1)
+    with QemuBoard(elf) as board, board.open_session(*shapes) as session:
+        info = session.info()
+        assert info["model_hash"] == artifact.model_hash
+        assert info["board"] == board_id
+        assert info["timer_source"] == "systick-icount" and info["units_per_tick"] == 40
+        assert info["layers"] >= 1 and info["protocol_version"] == 1
+        outputs = np.stack([session.infer(image) for image in x])
+        assert np.array_equal(outputs, graph.run(x))
+        assert np.array_equal(session.infer(x[:1]), graph.run(x[:1]))
+
+        first = session.benchmark(runs=3, warmup=1, x=x[0])
+        second = session.benchmark(runs=3, warmup=1)
+        assert first.unit == "instructions" and first.latency_s is None
+        assert first.timer_source == "systick-icount"
+        assert first.count > 0 and first.count == second.count
+        assert first.min_count <= first.count <= first.max_count
+        assert first.max_count - first.min_count <= info["units_per_tick"]  # the tick grid
+        assert (first.min_count, first.max_count) == (second.min_count, second.max_count)
+        assert np.array_equal(first.output, graph.run(x[:1])[0])
+        assert [layer["index"] for layer in first.per_layer] == list(range(info["layers"]))
+        layer_total = sum(layer["count"] for layer in first.per_layer)
+        assert 0.9 * first.count <= layer_total <= first.count
+        assert all(0 <= layer["decode_count"] <= layer["count"] for layer in first.per_layer)
+        assert first.per_layer == second.per_layer
+        session.quit()
+        assert board.process is not None and board.process.wait(timeout=10) == 0
+
+
+def test_eembc_text_mode(compiled: tuple, elf: Path) -> None:
+    graph, artifact = compiled
+    x = images(2, seed=2)
+    with QemuBoard(elf) as board:
+        assert board.port is not None
+        client = EembcClient(board.port)
+        assert client.name() == f"ajpq-{artifact.model_hash}"
+        profile = client.command("profile")
+        assert "m-timer-[systick-icount,40]" in profile
+        for image in x:
+            client.load(image.tobytes())
+            laps, outputs = client.infer(2, 1)
+            assert np.array_equal(outputs, graph.run(image[None]).reshape(-1))
+            assert laps[1] > laps[0]
+        assert any(line.startswith("m-error") for line in client.command("db load 999999"))
+
+
+def test_killed_board_is_not_responding(elf: Path, shapes: tuple) -> None:
+    with QemuBoard(elf, timeout_s=0.5) as board, board.open_session(*shapes) as session:
+        session.info()
+        board.kill()
+        start = time.monotonic()
+        with pytest.raises(BoardNotResponding, match=r"did not answer RUN within 0\.5 s after 3"):
+            session.link.request(3, b"\x01\x00\x00\x00", timeout_s=0.5)
+        assert time.monotonic() - start < 3 * 0.5 + 1.0
