@@ -4,7 +4,7 @@ from types import ModuleType
 
 from ajpq.errors import AjpqError
 
-BACKEND_NAMES = ("mcu",)
+BACKEND_NAMES = ("mcu", "finn")
 
 
 def get(name: str) -> ModuleType:
@@ -13,4 +13,8 @@ def get(name: str) -> ModuleType:
         from ajpq.backends import mcu
 
         return mcu
+    if name == "finn":
+        from ajpq.backends import finn
+
+        return finn
     raise AjpqError(f"unknown backend '{name}'; available: {', '.join(BACKEND_NAMES)}")

@@ -128,7 +128,7 @@ def info(
 def compile_command(
     model: Annotated[Path, typer.Argument(help="a HwGraph file (.hwg)")],
     output: Annotated[Path, typer.Option("-o", "--output", help="build directory")],
-    backend: Annotated[str, typer.Option(help="mcu")] = "mcu",
+    backend: Annotated[str, typer.Option(help="mcu or finn")] = "mcu",
     board: Annotated[str, typer.Option(help="board id (hw/boards/*.toml)")] = "qemu-mps2-an386",
 ) -> None:
     """Compile a HwGraph for a board: generated C, host build, firmware ELF and a report."""
@@ -138,7 +138,15 @@ def compile_command(
     artifact = ajpq.compile(
         HwGraph.load(model), backend=backend, board=board, out_dir=output, console=console
     )
-    console.print(f"artifact in {artifact.out_dir} (report.json, firmware {artifact.elf})")
+    if backend == "mcu":
+        console.print(f"artifact in {artifact.out_dir} (report.json, firmware {artifact.elf})")
+    else:
+        cost = artifact.cost
+        console.print(
+            f"FINN build dir {artifact.out_dir}: estimated {cost.fps:,.0f} fps, "
+            f"{cost.latency_s * 1e3:.2f} ms, resources {cost.resources}; continue with "
+            f"`finn build` on a Vivado host (see {artifact.out_dir / 'README.md'})"
+        )
 
 
 def _artifact(path: Path) -> object:

@@ -1,0 +1,161 @@
+"""The FINN build as a short list of named steps, each checkpointed into the build dir.
+
+Every step takes and returns a qonnx ``ModelWrapper`` and its result is saved as
+``NN_<name>.onnx``, so a failed build can be read (netron) and resumed from the last good
+step. finn-plus is used through ``shim`` only; nothing here needs Vivado.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ajpq.backends.finn import shim
+from ajpq.graph.hwgraph import HwGraph
+
+
+@dataclass
+class BuildContext:
+    """What the steps share: the graph, the build dir and FINN's build config."""
+
+    hw: HwGraph
+    out_dir: Path
+    config: Any  # finn.builder.build_dataflow_config.DataflowBuildConfig
+    folding: Callable[[Any, "BuildContext"], Any] | None = None
+
+
+Step = Callable[[Any, BuildContext], Any]
+
+
+def step_export_qonnx(_: Any, ctx: BuildContext) -> Any:
+    """HwGraph -> QONNX (``HwGraph.to_qonnx``)."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    path = ctx.out_dir / "export.onnx"
+    ctx.hw.to_qonnx(path)
+    return ModelWrapper(str(path))
+
+
+def step_cleanup(model: Any, _: BuildContext) -> Any:
+    """qonnx cleanup, InferShapes, FoldConstants, InferDataTypes."""
+    from qonnx.transformation.fold_constants import FoldConstants
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+    from qonnx.transformation.infer_shapes import InferShapes
+    from qonnx.util.cleanup import cleanup_model
+
+    model = cleanup_model(model)
+    return model.transform(InferShapes()).transform(FoldConstants()).transform(InferDataTypes())
+
+
+def step_qonnx_to_finn(model: Any, ctx: BuildContext) -> Any:
+    """Quant weights -> FINN DataTypes (finn-plus ``step_qonnx_to_finn``)."""
+    return shim.builder().step_qonnx_to_finn(model, ctx.config)
+
+
+def step_tidy_up(model: Any, ctx: BuildContext) -> Any:
+    """finn-plus ``step_tidy_up`` (names, shapes, datatypes)."""
+    return shim.builder().step_tidy_up(model, ctx.config)
+
+
+def step_streamline(model: Any, _: BuildContext) -> Any:
+    """StreamlinePlus around the conv lowering, reorg as Im2Col, concat moved to NHWC."""
+    shim.load()
+    from finn.transformation.streamline import absorb
+    from finn.transformation.streamline.reorder import MakeMaxPoolNHWC, MoveTransposePastJoinConcat
+    from finn.transformation.streamline.streamline_plus import StreamlinePlus
+    from qonnx.transformation.general import RemoveUnusedTensors
+    from qonnx.transformation.infer_data_layouts import InferDataLayouts
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+    from qonnx.transformation.infer_shapes import InferShapes
+    from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
+
+    from ajpq.backends.finn.reorg import ReorgToIm2Col
+
+    model = model.transform(absorb.AbsorbScalarBiasIntoMultiThreshold())
+    model = model.transform(StreamlinePlus())
+    model = model.transform(ReorgToIm2Col()).transform(InferShapes()).transform(InferDataTypes())
+    model = model.transform(LowerConvsToMatMul()).transform(MakeMaxPoolNHWC())
+    model = model.transform(absorb.AbsorbTransposeIntoMultiThreshold())
+    model = model.transform(MakeMaxPoolNHWC()).transform(absorb.AbsorbConsecutiveTransposes())
+    model = model.transform(StreamlinePlus())
+    model = model.transform(MoveTransposePastJoinConcat())
+    model = model.transform(absorb.AbsorbConsecutiveTransposes())
+    return model.transform(InferDataLayouts()).transform(RemoveUnusedTensors())
+
+
+def step_convert_to_hw(model: Any, ctx: BuildContext) -> Any:
+    """finn-plus ``step_convert_to_hw``: MVAU, VVAU, SWG, Pool, FMPadding, Concat, ...
+
+    The final NHWC -> NCHW Transpose is kept out of the conversion (it would become an
+    unspecializable Shuffle): it stays on the host, like the first one.
+    """
+    last = model.find_producer(model.graph.output[0].name)
+    if last is None or last.op_type != "Transpose":
+        return shim.builder().step_convert_to_hw(model, ctx.config)
+    model.graph.node.remove(last)
+    out_info = model.graph.output.pop()
+    inner = model.get_tensor_valueinfo(last.input[0])
+    model.graph.value_info.remove(inner)
+    model.graph.output.append(inner)
+    model = shim.builder().step_convert_to_hw(model, ctx.config)
+    model.graph.value_info.append(model.graph.output.pop())
+    model.graph.output.append(out_info)
+    model.graph.node.append(last)
+    return model
+
+
+def step_create_dataflow_partition(model: Any, ctx: BuildContext) -> Any:
+    """Split off the HW ops; the dataflow child model is saved next to the parent."""
+    return shim.builder().step_create_dataflow_partition(model, ctx.config)
+
+
+def step_specialize_layers(model: Any, ctx: BuildContext) -> Any:
+    """Pick the _hls / _rtl variant of every HW op for the board's part."""
+    return shim.builder().step_specialize_layers(model, ctx.config)
+
+
+def step_folding(model: Any, ctx: BuildContext) -> Any:
+    """Choose PE/SIMD to the board budget (folding.py) and apply it as a FINN config."""
+    if ctx.folding is None:
+        return model
+    return ctx.folding(model, ctx)
+
+
+def step_minimize_bit_width(model: Any, ctx: BuildContext) -> Any:
+    """finn-plus ``step_minimize_bit_width`` (weights, accumulators, thresholds)."""
+    return shim.builder().step_minimize_bit_width(model, ctx.config)
+
+
+def step_generate_estimate_reports(model: Any, ctx: BuildContext) -> Any:
+    """FINN's analytical estimates into out_dir/report/estimate_*.json."""
+    return shim.builder().step_generate_estimate_reports(model, ctx.config)
+
+
+STEPS: list[tuple[str, Step]] = [
+    ("qonnx", step_export_qonnx),
+    ("cleanup", step_cleanup),
+    ("qonnx_to_finn", step_qonnx_to_finn),
+    ("tidy", step_tidy_up),
+    ("streamline", step_streamline),
+    ("convert_to_hw", step_convert_to_hw),
+    ("dataflow_partition", step_create_dataflow_partition),
+    ("specialize_layers", step_specialize_layers),
+    ("folding", step_folding),
+    ("minimize_bit_width", step_minimize_bit_width),
+    ("estimate_reports", step_generate_estimate_reports),
+]
+
+
+def checkpoint_name(index: int, name: str) -> str:
+    return f"{index:02d}_{name}.onnx"
+
+
+def run_steps(ctx: BuildContext, until: str | None = None) -> Any:
+    """Run STEPS in order (up to and including ``until``), saving each model into out_dir."""
+    model = None
+    for index, (name, step) in enumerate(STEPS):
+        model = step(model, ctx)
+        model.save(str(ctx.out_dir / checkpoint_name(index, name)))
+        if name == until:
+            break
+    return model
