@@ -35,7 +35,7 @@ class DemoConfig:
     sparsity: float = 0.3
     mixed_bits: tuple[int, ...] = (8, 6, 4)
     board: str = "qemu-mps2-an386"
-    board_images: int = 3
+    board_images: int = 30
     seed: int = 0
 
     @classmethod
@@ -128,25 +128,49 @@ def quantized_row(
     }
 
 
+def boxes_from_outputs(graph: HwGraph, outputs: np.ndarray, anchors: torch.Tensor) -> np.ndarray:
+    real = outputs * graph.output_scale.reshape(1, -1, 1, 1)
+    return decode(torch.from_numpy(real).float(), anchors).numpy()
+
+
 def mcu_row(
-    name: str, graph: HwGraph, val: Dataset, out_dir: Path, config: DemoConfig, console: Console
+    name: str,
+    graph: HwGraph,
+    val: Dataset,
+    out_dir: Path,
+    config: DemoConfig,
+    console: Console,
+    anchors: torch.Tensor,
 ) -> dict[str, Any]:
-    """Compile for the MCU board, run validation images on it, check them against golden."""
+    """Compile for the MCU board, flash it, run validation images over serial, and score the
+    boxes decoded from what the board sent back."""
+    from ajpq.boards import Board
+
     artifact = ajpq.compile(graph, "mcu", config.board, out_dir / f"mcu-{name}")
-    images = val.images[: config.board_images]
-    result = artifact.run_selftest(images)
-    exact = bool(np.array_equal(result.outputs, graph.run(images)))
+    images, boxes = val.images[: config.board_images], val.boxes[: config.board_images]
+    with Board(config.board) as board:
+        board.flash(artifact)
+        with board.open() as session:
+            outputs = np.stack([session.infer(image) for image in images])
+            measured = session.benchmark(runs=2, warmup=1)
+    golden = graph.run(images)
+    board_iou = mean_iou(boxes_from_outputs(graph, outputs, anchors), boxes)
+    golden_iou = mean_iou(boxes_from_outputs(graph, golden, anchors), boxes)
+    exact = bool(np.array_equal(outputs, golden))
     console.print(
-        f"{name}: flash {artifact.report['flash_bytes']:,} B, RAM "
-        f"{artifact.report['ram_bytes']:,} B, {int(result.counts.mean()):,} "
-        f"{result.unit} per inference, board == golden: {exact}"
+        f"{name}: flash {artifact.report['flash_bytes']:,} B, RAM {artifact.report['ram_bytes']:,}"
+        f" B, {measured.count:,} {measured.unit} per inference; {len(images)} images over serial:"
+        f" board == golden: {exact}, IoU from the board {board_iou:.4f} (golden {golden_iou:.4f})"
     )
     return {
         "flash_bytes": artifact.report["flash_bytes"],
         "ram_bytes": artifact.report["ram_bytes"],
         "huffman_bytes": artifact.report["weights"]["huffman_bytes"],
-        "board_count": int(result.counts.mean()),
-        "board_unit": result.unit,
+        "board_count": measured.count,
+        "board_unit": measured.unit,
+        "board_images": len(images),
+        "board_mean_iou": board_iou,
+        "golden_mean_iou_same_images": golden_iou,
         "board_equals_golden": exact,
     }
 
@@ -192,7 +216,11 @@ def run_demo(config: DemoConfig, out_dir: Path, fresh: bool, console: Console) -
         rows.append(quantized_row(name, model, policy, config, data, out_dir, graphs))
     for row in rows[1:]:
         console.rule(f"4. {row['model']}: MCU backend, firmware on {config.board}")
-        row.update(mcu_row(row["model"], graphs[row["model"]], data[1], out_dir, config, console))
+        row.update(
+            mcu_row(
+                row["model"], graphs[row["model"]], data[1], out_dir, config, console, model.anchors
+            )
+        )
     report = {
         "config": asdict(config),
         "rows": rows,
@@ -218,6 +246,7 @@ def summary_table(rows: list[dict[str, Any]]) -> Table:
         "flash",
         "RAM",
         "M4 instr/inf",
+        "board IoU",
         "board == golden",
     )
     for column in columns:
@@ -248,6 +277,9 @@ def summary_table(rows: list[dict[str, Any]]) -> Table:
             f"{row['flash_bytes']:,}" if "flash_bytes" in row else "-",
             f"{row['ram_bytes']:,}" if "ram_bytes" in row else "-",
             _short(row["board_count"]) if "board_count" in row else "-",
+            f"{row['board_mean_iou']:.4f} ({row['board_images']})"
+            if "board_mean_iou" in row
+            else "-",
             board,
         )
     return table
