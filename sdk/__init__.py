@@ -32,11 +32,14 @@ from ajpq.graph.hwgraph import HwGraph  # noqa: E402
 from ajpq.graph.lower import lower  # noqa: E402
 from ajpq.quant.policy import LayerPolicy, Policy  # noqa: E402
 from ajpq.quant.quantize import QuantModel, quantize  # noqa: E402
+from ajpq.search import Budget, search  # noqa: E402
 from ajpq.train import evaluate, predict, train  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = [
     "AjpqError",
+    "Budget",
+    "search",
     "compile",
     "HwGraph",
     "InvalidData",

@@ -82,6 +82,47 @@ def quantize(
     console.print(f"saved {output}: {graph.summary()['weight_bytes']:,} weight bytes")
 
 
+@app.command("search")
+def search_command(
+    checkpoint: Annotated[Path, typer.Argument(help="model from `ajpq train`")],
+    out_dir: Annotated[Path, typer.Option("-o", "--out-dir")] = Path("build/ajpq-search"),
+    weight_bytes: Annotated[int | None, typer.Option(help="budget: weight bytes")] = None,
+    latency: Annotated[float | None, typer.Option(help="budget: seconds per inference")] = None,
+    bops: Annotated[int | None, typer.Option(help="budget: bit operations")] = None,
+    episodes: Annotated[int, typer.Option()] = 20,
+    backend: Annotated[str, typer.Option()] = "mcu",
+    board: Annotated[str, typer.Option()] = "qemu-mps2-an386",
+    n_train: Annotated[int, typer.Option(help="synthetic training images")] = 2000,
+    n_val: Annotated[int, typer.Option(help="synthetic validation images")] = 300,
+    resume: Annotated[bool, typer.Option(help="continue a checkpointed search")] = False,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """AJPQ: search per-channel bit-widths (0 = pruned) within a budget; checkpointed."""
+    import ajpq
+    from ajpq.models.checkpoint import load_model
+
+    model, _ = load_model(checkpoint)
+    train_set, val_set = ajpq.data.aerial(n_train, n_val, input_size=model.input_size, seed=seed)
+    result = ajpq.search(
+        model,
+        train_set,
+        val_set,
+        backend=backend,
+        board=board,
+        budget=ajpq.Budget(weight_bytes=weight_bytes, latency=latency, bops=bops),
+        episodes=episodes,
+        out_dir=out_dir,
+        seed=seed,
+        resume=resume,
+    )
+    best = result.best
+    console.print(
+        f"{len(result.candidates)} candidates; best IoU {best.accuracy:.4f} at "
+        f"{best.weight_bytes:,} weight bytes, {best.bops:,} BOPs, estimated "
+        f"{best.estimated_latency * 1e3:.2f} ms; policy and model in {out_dir}"
+    )
+
+
 @app.command()
 def info(
     path: Annotated[Path, typer.Argument(help="a HwGraph file (.hwg)")],

@@ -18,6 +18,7 @@ from rich.console import Console
 
 from ajpq.backends.mcu.artifact import Artifact, SelfTest
 from ajpq.backends.mcu.emit import model_hash
+from ajpq.backends.mcu.estimate import estimate
 from ajpq.backends.mcu.host import build_host_library
 from ajpq.backends.mcu.plan import Plan, plan
 from ajpq.backends.mcu.report import build_report, layer_table, report_table
@@ -27,7 +28,7 @@ from ajpq.errors import AjpqError, BudgetExceeded
 from ajpq.graph.hwgraph import HwGraph
 from ajpq.graph.sort_channels_by_bits import sort_channels_by_bits
 
-__all__ = ["Artifact", "SelfTest", "compile", "check_budget"]
+__all__ = ["Artifact", "SelfTest", "compile", "check_budget", "estimate"]
 
 RUNTIME_RAM_BYTES = 1024  # port state, timer, small statics
 CODE_BYTES_ESTIMATE = 24 * 1024

@@ -1,0 +1,270 @@
+"""AJPQ search: a layer controller (DDPG/TD3 from stable-baselines3) picks each layer's
+sparsity and precision, the channel controller turns them into per-channel bit-widths by
+importance, the action wall makes the policy fit the budget, and a short QAT fine-tune scores
+it (reward = 0.1 x (mean IoU - float mean IoU), HAQ). Checkpointed after every episode.
+"""
+
+import hashlib
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from stable_baselines3 import DDPG, TD3
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.noise import NormalActionNoise
+from torch import nn
+
+from ajpq.backends import get as get_backend
+from ajpq.data.dataset import Dataset
+from ajpq.errors import AjpqError
+from ajpq.graph.hwgraph import HwGraph
+from ajpq.graph.lower import lower
+from ajpq.quant.quantize import QuantModel, quantize
+from ajpq.search import checkpoint
+from ajpq.search.budget import Budget, SearchConfig
+from ajpq.search.candidates import Candidate, SearchResult
+from ajpq.search.controllers import action_wall, decode_action
+from ajpq.search.env import LayerEnv
+from ajpq.search.space import LatencyModel, SearchSpace, shadow_graph
+from ajpq.train import evaluate, train
+
+AGENTS = {"ddpg": DDPG, "td3": TD3}
+BEST_QMODEL = "best_qmodel.pt"
+
+
+def latency_model(backend: str, board: str) -> LatencyModel:
+    module = get_backend(backend)
+    if not hasattr(module, "estimate"):
+        raise AjpqError(f"the {backend} backend has no estimate(); pick one that has")
+    return lambda graph: float(module.estimate(graph, board).latency_s)
+
+
+def fingerprint(**settings: Any) -> str:
+    text = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class Episodes:
+    """Turns an episode's raw actions into a scored Candidate and keeps the records."""
+
+    def __init__(self, model: nn.Module, space: SearchSpace, setup: dict[str, Any]) -> None:
+        self.model, self.space = model, space
+        self.budget: Budget = setup["budget"]
+        self.config: SearchConfig = setup["config"]
+        self.latency: LatencyModel = setup["latency"]
+        self.train_data, self.val_data = setup["train"], setup["val"]
+        self.seed, self.out_dir = setup["seed"], setup["out_dir"]
+        self.state: checkpoint.SearchState | None = None
+        self.on_candidate = lambda candidate: None
+
+    def finish(self, raw_actions: list[np.ndarray]) -> float:
+        assert self.state is not None
+        names = self.space.names
+        decoded = {
+            n: decode_action(a, self.config) for n, a in zip(names, raw_actions, strict=True)
+        }
+        _, policy, cost = action_wall(self.space, decoded, self.budget, self.config, self.latency)
+        latency = cost.latency
+        if math.isnan(latency):
+            latency = self.latency(shadow_graph(self.space, policy))
+        qmodel = quantize(self.model, policy)
+        accuracy = self.fine_tune(qmodel)
+        reward = self.config.reward_scale * (accuracy - self.state.base_accuracy)
+        best = max((c.accuracy for c in self.state.candidates), default=-math.inf)
+        candidate = Candidate(
+            policy, accuracy, cost.weight_bytes, cost.bops, latency, None,
+            self.state.episodes_done, reward,
+        )  # fmt: skip
+        if accuracy > best:
+            torch.save(qmodel.state_dict(), self.out_dir / BEST_QMODEL)
+        self.state.candidates.append(candidate)
+        self.on_candidate(candidate)
+        return reward
+
+    def fine_tune(self, qmodel: QuantModel) -> float:
+        result = train(
+            qmodel,
+            self.train_data,
+            self.val_data,
+            epochs=self.config.qat_epochs,
+            lr=self.config.qat_lr,
+            seed=self.seed,
+            progress=False,
+            max_seconds=self.config.qat_seconds,
+        )
+        return float(result.mean_iou)
+
+
+class CheckpointAfterEpisode(BaseCallback):
+    """Saves at the start of each rollout (= after the previous episode and its training)."""
+
+    def __init__(self, episodes: Episodes) -> None:
+        super().__init__()
+        self.episodes = episodes
+        self.saved = -1
+
+    def save(self) -> None:
+        state = self.episodes.state
+        assert state is not None
+        if state.episodes_done != self.saved:
+            checkpoint.save(self.episodes.out_dir, self.model, state)
+            self.saved = state.episodes_done
+
+    def _on_rollout_start(self) -> None:
+        self.save()
+
+    def _on_step(self) -> bool:
+        return True
+
+
+def make_agent(env: LayerEnv, config: SearchConfig, seed: int) -> Any:
+    if config.agent not in AGENTS:
+        raise AjpqError(f"unknown agent '{config.agent}'; choose one of {sorted(AGENTS)}")
+    layers = len(env.space.specs)
+    return AGENTS[config.agent](
+        "MlpPolicy",
+        env,
+        learning_rate=config.learning_rate,
+        buffer_size=100_000,
+        learning_starts=config.warmup_episodes * layers,
+        batch_size=config.batch_size,
+        tau=0.01,
+        gamma=1.0,
+        train_freq=(1, "episode"),
+        gradient_steps=-1,
+        action_noise=NormalActionNoise(np.zeros(2), config.noise_sigma * np.ones(2)),
+        policy_kwargs={"net_arch": [300, 300]},
+        seed=seed,
+        device="cpu",
+        verbose=0,
+    )
+
+
+def progress_bar(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]search"),
+        BarColumn(),
+        TextColumn("episode {task.completed}/{task.total}"),
+        TextColumn("reward {task.fields[reward]}  best IoU {task.fields[best]}"),
+        TextColumn("budget {task.fields[use]}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=not enabled,
+    )
+
+
+def search(
+    model: nn.Module,
+    train: Dataset,
+    val: Dataset,
+    backend: str = "mcu",
+    board: str = "qemu-mps2-an386",
+    budget: Budget = Budget(),  # noqa: B008 (frozen)
+    episodes: int = 100,
+    out_dir: str | Path = "build/ajpq-search",
+    seed: int = 0,
+    resume: bool = False,
+    config: SearchConfig = SearchConfig(),  # noqa: B008 (frozen)
+    progress: bool = True,
+) -> SearchResult:
+    """Search a joint pruning + mixed-precision policy for ``model`` within ``budget``.
+
+    Every candidate fits the budget (the action wall); all are kept in ``result.candidates``
+    and in ``out_dir/state.json``. ``resume=True`` continues the search checkpointed in
+    ``out_dir`` (same settings) up to ``episodes`` in total.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    space = SearchSpace.of(model)
+    setup = {
+        "budget": budget,
+        "config": config,
+        "latency": latency_model(backend, board),
+        "train": train.subset(np.arange(min(len(train), config.train_images))),
+        "val": val.subset(np.arange(min(len(val), config.val_images))),
+        "seed": seed,
+        "out_dir": out,
+    }
+    runner = Episodes(model, space, setup)
+    env = LayerEnv(space, runner.finish)
+    key = fingerprint(
+        budget=asdict(budget), config=asdict(config), backend=backend, board=board, seed=seed
+    )
+    agent = start(runner, env, key, resume, seed)
+    assert runner.state is not None
+    remaining = episodes - runner.state.episodes_done
+    callback = CheckpointAfterEpisode(runner)
+    if remaining > 0:
+        run_episodes(runner, agent, callback, episodes, remaining, progress)
+    callback.model = agent
+    callback.save()
+    return result(model, runner, out)
+
+
+def start(runner: Episodes, env: LayerEnv, key: str, resume: bool, seed: int) -> Any:
+    """A fresh agent, or the one checkpointed in out_dir when resuming."""
+    found = checkpoint.load(runner.out_dir) if resume else None
+    if found is None:
+        runner.state = checkpoint.SearchState(key, evaluate(runner.model, runner.val_data))
+        return make_agent(env, runner.config, seed)
+    state, agent_path, replay_path = found
+    if state.fingerprint != key:
+        raise AjpqError(
+            f"the checkpoint in {runner.out_dir} was made with other settings (budget, "
+            "config, backend, board or seed); resume with the same ones or use a new out_dir"
+        )
+    runner.state = state
+    agent = AGENTS[runner.config.agent].load(agent_path, env=env, device="cpu")
+    agent.load_replay_buffer(replay_path)
+    return agent
+
+
+def run_episodes(
+    runner: Episodes, agent: Any, callback: BaseCallback, total: int, remaining: int, shown: bool
+) -> None:
+    layers = len(runner.space.specs)
+    with progress_bar(shown) as bar:
+        done = total - remaining
+        task = bar.add_task("search", total=total, completed=done, reward="-", best="-", use="-")
+
+        def update(candidate: Candidate) -> None:
+            assert runner.state is not None
+            best = max(c.accuracy for c in runner.state.candidates)
+            shares = runner.budget.use(
+                candidate.weight_bytes, candidate.estimated_latency, candidate.bops
+            )
+            use = " ".join(f"{k} {100 * v:.0f}%" for k, v in shares.items()) or "free"
+            bar.update(task, advance=1, reward=f"{candidate.reward:+.4f}", best=f"{best:.4f}")
+            bar.update(task, use=use)
+
+        runner.on_candidate = update
+        agent.learn(
+            remaining * layers,
+            callback=callback,
+            reset_num_timesteps=done == 0,
+            progress_bar=False,
+        )
+
+
+def result(model: nn.Module, runner: Episodes, out: Path) -> SearchResult:
+    assert runner.state is not None
+    candidates = list(runner.state.candidates)
+    if not candidates:
+        raise AjpqError("the search ran no episode; give episodes >= 1")
+    best = max(candidates, key=lambda c: c.accuracy)
+    qmodel = quantize(model, best.policy)
+    saved = out / BEST_QMODEL
+    if saved.exists():
+        qmodel.load_state_dict(torch.load(saved, weights_only=True))
+    else:
+        runner.fine_tune(qmodel)
+    best.policy.save(out / "best_policy.json")
+    (out / "candidates.json").write_text(json.dumps([c.to_dict() for c in candidates], indent=1))
+    graph: HwGraph = lower(qmodel)
+    return SearchResult(candidates, best.policy, qmodel, graph)

@@ -1,0 +1,65 @@
+"""Budget (what every searched policy must fit) and SearchConfig (how the search runs)."""
+
+from dataclasses import dataclass
+
+from ajpq.errors import AjpqError
+
+
+class BudgetInfeasible(AjpqError):
+    """No policy in the search space fits the budget, even with every layer at its cheapest."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Resource limits; ``None`` leaves a resource free.
+
+    weight_bytes: weights at their fixed bit-widths (``HwGraph.summary()['weight_bytes']``).
+    latency: seconds per inference, as the backend's ``estimate`` predicts at the board clock.
+    bops: bit operations (MACs x weight bits x input bits).
+    """
+
+    weight_bytes: int | None = None
+    latency: float | None = None
+    bops: int | None = None
+
+    def fits(self, weight_bytes: int, latency: float, bops: int) -> bool:
+        return (
+            (self.weight_bytes is None or weight_bytes <= self.weight_bytes)
+            and (self.latency is None or latency <= self.latency)
+            and (self.bops is None or bops <= self.bops)
+        )
+
+    def use(self, weight_bytes: int, latency: float, bops: int) -> dict[str, float]:
+        """The share of each limited resource a cost uses (1.0 = exactly at the limit)."""
+        shares = {}
+        if self.weight_bytes:
+            shares["weight_bytes"] = weight_bytes / self.weight_bytes
+        if self.latency:
+            shares["latency"] = latency / self.latency
+        if self.bops:
+            shares["bops"] = bops / self.bops
+        return shares
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Knobs of the AJPQ search (the defaults follow HAQ where it has one)."""
+
+    agent: str = "ddpg"  # ddpg | td3 (stable-baselines3)
+    warmup_episodes: int = 20  # random exploration before the agent learns
+    max_sparsity: float = 0.8
+    min_bits: int = 2
+    max_bits: int = 8
+    bit_step: int = 2  # bits between neighbouring importance quantiles
+    quantiles: int = 3  # importance quantiles of a layer's kept channels
+    act_bits: int = 8
+    sparsity_step: float = 0.1  # how far the action wall raises a layer's sparsity per pass
+    reward_scale: float = 0.1  # HAQ: reward = 0.1 x (accuracy - float accuracy)
+    train_images: int = 2000  # QAT fine-tune subset of ``train``
+    val_images: int = 300  # reward subset of ``val``
+    qat_epochs: int = 1
+    qat_lr: float = 2e-4
+    qat_seconds: float = 120.0  # cap per episode; a capped fine-tune is not reproducible
+    noise_sigma: float = 0.5
+    learning_rate: float = 1e-3
+    batch_size: int = 64

@@ -1,0 +1,50 @@
+"""What the search records: every evaluated policy (a Candidate) and the SearchResult."""
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ajpq.graph.hwgraph import HwGraph
+from ajpq.quant.policy import LayerPolicy, Policy
+from ajpq.quant.quantize import QuantModel
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One evaluated policy (after the action wall, so it fits the budget)."""
+
+    policy: Policy
+    accuracy: float  # val mean IoU after the short QAT fine-tune
+    weight_bytes: int
+    bops: int
+    estimated_latency: float  # seconds, the backend's estimate
+    measured_latency: float | None = None  # seconds on the board, when measured
+    episode: int = 0
+    reward: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        raw = asdict(self)
+        raw["policy"] = {
+            name: {"weight_bits": list(lp.weight_bits), "act_bits": lp.act_bits}
+            for name, lp in self.policy.layers.items()
+        }
+        return raw
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "Candidate":
+        layers = {
+            name: LayerPolicy(tuple(int(b) for b in v["weight_bits"]), int(v["act_bits"]))
+            for name, v in raw["policy"].items()
+        }
+        return cls(**{**raw, "policy": Policy(layers)})
+
+
+@dataclass
+class SearchResult:
+    candidates: list[Candidate]
+    best_policy: Policy
+    best_qmodel: QuantModel
+    best_graph: HwGraph
+
+    @property
+    def best(self) -> Candidate:
+        return max(self.candidates, key=lambda c: c.accuracy)

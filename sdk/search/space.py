@@ -1,0 +1,117 @@
+"""The search space of one model: its quantizable layers, their HAQ state features, channel
+importance, and a fast cost of any policy (a weightless "shadow" HwGraph, no QAT, no lowering).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from torch import nn
+
+from ajpq.graph.hwgraph import HwGraph, Node
+from ajpq.quant.capture import FloatOp, capture
+from ajpq.quant.importance import op_importance
+from ajpq.quant.masks import channel_masks
+from ajpq.quant.policy import LayerSpec, Policy, layer_specs
+
+FEATURES = (
+    "index", "in_channels", "out_channels", "stride", "kernel", "depthwise", "weights",
+    "feature_map", "previous_sparsity", "previous_precision",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PolicyCost:
+    weight_bytes: int
+    bops: int
+    latency: float  # seconds; nan when not estimated
+
+
+@dataclass
+class SearchSpace:
+    ops: list[FloatOp]
+    specs: list[LayerSpec]
+    importance: dict[str, np.ndarray]  # the one criterion: L1 norm after BN folding
+    features: np.ndarray  # (layers, 8) static HAQ features, each column scaled to [0, 1]
+
+    @classmethod
+    def of(cls, model: nn.Module, input_size: tuple[int, int] | None = None) -> "SearchSpace":
+        ops = capture(model, input_size)
+        specs = layer_specs(model, input_size)
+        by_name = {op.name: op for op in ops}
+        importance = {s.name: op_importance(by_name[s.name]) for s in specs}
+        return cls(ops, specs, importance, _static_features(specs, by_name))
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.specs]
+
+    def prunable(self, name: str) -> bool:
+        spec = self.specs[self.names.index(name)]
+        return not (spec.is_output or spec.depthwise)
+
+
+def _static_features(specs: list[LayerSpec], by_name: dict[str, FloatOp]) -> np.ndarray:
+    rows = []
+    for index, spec in enumerate(specs):
+        op = by_name[spec.name]
+        source = by_name[op.inputs[0]].shape
+        kernel = op.attrs.get("kernel", (1, 1))
+        stride = op.attrs.get("stride", (1, 1))
+        rows.append(
+            [
+                index,
+                source[0],
+                spec.out_channels,
+                stride[0],
+                kernel[0],
+                float(spec.depthwise),
+                op.weight.numel() if op.weight is not None else 0,
+                int(np.prod(source[1:])) if len(source) == 3 else 1,
+            ]
+        )
+    table = np.asarray(rows, dtype=np.float64)
+    return table / np.maximum(table.max(axis=0), 1e-12)
+
+
+def shadow_graph(space: SearchSpace, policy: Policy) -> HwGraph:
+    """The pruned HwGraph ``lower`` would build for ``policy``, with zero weights: the same
+    shapes, bit-widths, summary() and backend estimate, at no cost of quantization."""
+    masks = channel_masks(space.ops, policy)
+    alias: dict[str, str] = {}
+    nodes: list[Node] = []
+    for op in space.ops:
+        if op.kind == "normalize":
+            alias[op.name] = alias[op.inputs[0]]
+            continue
+        kept = masks[op.name]
+        shape = (int(kept.sum()), *op.shape[1:])
+        attrs = {k: v for k, v in op.attrs.items() if k != "scale"}
+        arrays = {}
+        if op.kind in ("conv", "linear"):
+            in_kept = int(masks[op.inputs[0]].sum())
+            depthwise = op.kind == "conv" and op.attrs["groups"] > 1
+            taps = tuple(op.weight.shape[2:]) if op.kind == "conv" else ()
+            arrays = {
+                "weight": np.zeros((shape[0], 1 if depthwise else in_kept, *taps), np.int8),
+                "bias": np.zeros(shape[0], np.int32),
+                "weight_bits": np.asarray(policy.layers[op.name].weight_bits)[kept],
+            }
+            if op.kind == "conv":
+                attrs["groups"] = shape[0] if depthwise else 1
+        nodes.append(
+            Node(op.name, op.kind, [alias[i] for i in op.inputs], shape, 8, False, attrs, arrays)
+        )
+        alias[op.name] = op.name
+    return HwGraph(nodes, np.ones(nodes[-1].shape[0]))
+
+
+LatencyModel = Callable[[HwGraph], float]
+
+
+def policy_cost(space: SearchSpace, policy: Policy, latency: LatencyModel | None) -> PolicyCost:
+    """Weight bytes and BOPs of ``policy`` (exact), and its latency when a model is given."""
+    graph = shadow_graph(space, policy)
+    summary = graph.summary()
+    seconds = latency(graph) if latency is not None else float("nan")
+    return PolicyCost(int(summary["weight_bytes"]), int(summary["bops"]), seconds)
