@@ -4,30 +4,22 @@
 ``finn build`` continues on a Vivado host; ``estimate`` returns FINN's cost estimates.
 """
 
-import json
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ajpq import boards
-from ajpq.backends.finn import folding, shim
+from ajpq.backends.finn import finn_folding, folding, shim
+from ajpq.backends.finn.report import Cost, read_cost, write_extras, write_report
 from ajpq.backends.finn.steps import STEPS, BuildContext, run_steps
 from ajpq.boards import BoardSpec
 from ajpq.errors import AjpqError
 from ajpq.graph.hwgraph import HwGraph
 
-__all__ = ["Cost", "FinnArtifact", "compile", "estimate", "STEPS"]
+__all__ = ["Cost", "FinnArtifact", "STRATEGIES", "compile", "estimate", "STEPS"]
 
-
-@dataclass
-class Cost:
-    """FINN's analytical estimate of a folded dataflow accelerator."""
-
-    fps: float
-    latency_s: float
-    resources: dict[str, float]
-    per_layer: dict[str, dict[str, Any]]
+STRATEGIES = ("ajpq", "finn-target-fps")
 
 
 @dataclass
@@ -40,6 +32,7 @@ class FinnArtifact:
     folding_config: Path
     cost: Cost
     host_nodes: list[str] = field(default_factory=list)
+    report: Path | None = None  # report.json: every HW node, its folding, cycles, resources
 
 
 def _board(board: str | BoardSpec) -> BoardSpec:
@@ -63,47 +56,19 @@ def _config(spec: BoardSpec, out_dir: Path, clock_ns: float, folding_file: Path 
     )
 
 
-def _folder(spec: BoardSpec, clock_ns: float, target_fps: float | None):  # noqa: ANN202
+def _folder(spec: BoardSpec, clock_ns: float, target_fps: float | None, strategy: str):  # noqa: ANN202
     def apply(model: Any, ctx: BuildContext) -> Any:
         from finn.transformation.general import ApplyConfig
 
-        config = folding.fold(model, spec, clock_ns, target_fps)
-        path = folding.write_config(config, ctx.out_dir / "folding_config.json")
+        if strategy == "finn-target-fps":
+            model, result = finn_folding.fold_within_budget(model, spec, clock_ns)
+        else:
+            result = folding.fold(model, spec, clock_ns, target_fps)
+        ctx.notes["folding"], ctx.notes["strategy"] = result, strategy
+        path = folding.write_config(result.config, ctx.out_dir / "folding_config.json")
         return model.transform(ApplyConfig(str(path)))
 
     return apply
-
-
-def _read_cost(out_dir: Path) -> Cost:
-    report = out_dir / "report"
-    perf = json.loads((report / "estimate_network_performance.json").read_text())
-    layer_res = json.loads((report / "estimate_layer_resources.json").read_text())
-    layer_cycles = json.loads((report / "estimate_layer_cycles.json").read_text())
-    extra = json.loads((out_dir / "extra_luts.json").read_text())
-    per_layer = {
-        name: {
-            **res,
-            "LUT": float(res.get("LUT", 0)) + extra.get(name, 0),
-            "cycles": layer_cycles.get(name, 0),
-        }
-        for name, res in layer_res.items()
-        if name != "total"
-    }
-    keys = ("LUT", "BRAM_18K", "URAM", "DSP")
-    totals = {k: sum(float(r.get(k, 0)) for r in per_layer.values()) for k in keys}
-    return Cost(
-        fps=float(perf["estimated_throughput_fps"]),
-        latency_s=float(perf["estimated_latency_ns"]) * 1e-9,
-        resources=totals,
-        per_layer=per_layer,
-    )
-
-
-def _write_extras(model: Any, out_dir: Path) -> None:
-    from finn.util.basic import getHWCustomOp
-
-    extra = {n.name: folding.extra_luts(getHWCustomOp(n)) for n in model.graph.node}
-    (out_dir / "extra_luts.json").write_text(json.dumps(extra, indent=1))
 
 
 def compile(  # noqa: A001 - the backend contract's name
@@ -113,20 +78,30 @@ def compile(  # noqa: A001 - the backend contract's name
     target_fps: float | None = None,
     clock_ns: float = 5.0,
     console: Any = None,
+    *,
+    strategy: str = "ajpq",
+    resume: str | Path | None = None,
 ) -> FinnArtifact:
-    """Run the FINN steps for ``board`` into ``out_dir`` and return the artifact."""
+    """Run the FINN steps for ``board`` into ``out_dir`` and return the artifact.
+
+    ``strategy``: "ajpq" (folding.py) or "finn-target-fps" (FINN's SetFolding, highest
+    target within the same budget). ``resume``: an earlier build dir of the same graph whose
+    checkpoints up to specialize_layers are reused (only folding onwards runs again).
+    """
     from ajpq.backends.finn.build_dir import write_build_dir
 
+    if strategy not in STRATEGIES:
+        raise AjpqError(f"unknown folding strategy '{strategy}'; known: {STRATEGIES}")
     spec = _board(board)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    ctx = BuildContext(
-        hw, out, _config(spec, out, clock_ns, None), _folder(spec, clock_ns, target_fps)
-    )
-    model = run_steps(ctx)
-    _write_extras(model, out)
-    cost = _read_cost(out)
+    folder = _folder(spec, clock_ns, target_fps, strategy)
+    ctx = BuildContext(hw, out, _config(spec, out, clock_ns, None), folder)
+    model = run_steps(ctx, resume=None if resume is None else Path(resume))
+    write_extras(model, out)
+    cost = read_cost(model, out, spec)
     artifact = write_build_dir(FinnArtifact, spec, out, model, clock_ns, cost)
+    artifact.report = write_report(out, cost, spec, clock_ns, ctx.notes)
     if console is not None:
         console.print(
             f"finn: {len(model.graph.node)} HW nodes, {cost.fps:.0f} fps, "

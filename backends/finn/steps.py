@@ -5,13 +5,18 @@ Every step takes and returns a qonnx ``ModelWrapper`` and its result is saved as
 step. finn-plus is used through ``shim`` only; nothing here needs Vivado.
 """
 
+import shutil
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ajpq.backends.finn import shim
+from ajpq.errors import UnsupportedOp
 from ajpq.graph.hwgraph import HwGraph
+
+HW_DOMAINS = ("finn.custom_op.fpgadataflow", "finn.custom_op.fpgadataflow.hls")
 
 
 @dataclass
@@ -22,6 +27,7 @@ class BuildContext:
     out_dir: Path
     config: Any  # finn.builder.build_dataflow_config.DataflowBuildConfig
     folding: Callable[[Any, "BuildContext"], Any] | None = None
+    notes: dict[str, Any] = field(default_factory=dict)  # folding result, step seconds
 
 
 Step = Callable[[Any, BuildContext], Any]
@@ -33,7 +39,10 @@ def step_export_qonnx(_: Any, ctx: BuildContext) -> Any:
 
     path = ctx.out_dir / "export.onnx"
     ctx.hw.to_qonnx(path)
-    return ModelWrapper(str(path))
+    model = ModelWrapper(str(path))
+    for node in model.graph.node:  # remember which HwGraph node each ONNX node came from
+        node.doc_string = node.doc_string or f"ajpq:{node.output[0].split('.')[0]}"
+    return model
 
 
 def step_cleanup(model: Any, _: BuildContext) -> Any:
@@ -104,8 +113,24 @@ def step_convert_to_hw(model: Any, ctx: BuildContext) -> Any:
     return model
 
 
+def check_all_mapped(model: Any) -> None:
+    """UnsupportedOp naming the first node between the host Transposes that is no HW op."""
+    nodes = list(model.graph.node)
+    inner = nodes[1:-1] if nodes and nodes[-1].op_type == "Transpose" else nodes[1:]
+    for node in inner:
+        if node.domain not in HW_DOMAINS:
+            origin = node.doc_string.removeprefix("ajpq:") if node.doc_string else "?"
+            raise UnsupportedOp(
+                f"FINN could not map HwGraph node '{origin}' (FINN node '{node.name}', "
+                f"{node.op_type}) to a HW op; the finn backend supports conv, depthwise "
+                "conv, maxpool, concat and reorg with integer activations — see "
+                "04_streamline.onnx in the build dir"
+            )
+
+
 def step_create_dataflow_partition(model: Any, ctx: BuildContext) -> Any:
-    """Split off the HW ops; the dataflow child model is saved next to the parent."""
+    """Split off the HW ops (all of them, or UnsupportedOp); the child model is saved."""
+    check_all_mapped(model)
     return shim.builder().step_create_dataflow_partition(model, ctx.config)
 
 
@@ -150,12 +175,35 @@ def checkpoint_name(index: int, name: str) -> str:
     return f"{index:02d}_{name}.onnx"
 
 
-def run_steps(ctx: BuildContext, until: str | None = None) -> Any:
-    """Run STEPS in order (up to and including ``until``), saving each model into out_dir."""
-    model = None
-    for index, (name, step) in enumerate(STEPS):
+def run_steps(
+    ctx: BuildContext,
+    until: str | None = None,
+    resume: Path | None = None,
+    resume_after: str = "specialize_layers",
+) -> Any:
+    """Run STEPS in order (up to and including ``until``), saving each model into out_dir.
+
+    With ``resume`` (an earlier build dir), start from its checkpoint of ``resume_after``.
+    """
+    model, start = None, 0
+    seconds = ctx.notes.setdefault("step_seconds", {})
+    if resume is not None:
+        shim.load()
+        from qonnx.core.modelwrapper import ModelWrapper
+
+        start = [name for name, _ in STEPS].index(resume_after) + 1
+        model = ModelWrapper(str(Path(resume) / checkpoint_name(start - 1, resume_after)))
+        if (Path(resume) / "intermediate_models").is_dir():
+            shutil.copytree(
+                Path(resume) / "intermediate_models",
+                ctx.out_dir / "intermediate_models",
+                dirs_exist_ok=True,
+            )
+    for index, (name, step) in enumerate(STEPS[start:], start):
+        began = time.perf_counter()
         model = step(model, ctx)
         model.save(str(ctx.out_dir / checkpoint_name(index, name)))
+        seconds[name] = round(time.perf_counter() - began, 2)
         if name == until:
             break
     return model
