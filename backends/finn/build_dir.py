@@ -10,7 +10,8 @@ README = """# FINN build dir (ajpq)
 
 Produced by `ajpq.backends.finn.compile` without Vivado. Each `NN_<step>.onnx` is the model
 after that step; `report/estimate_*.json` are FINN's analytical estimates (LUT raised by
-`extra_luts.json` for ops FINN reports as 0 LUT).
+`extra_luts.json` for ops FINN reports as 0 LUT); `report.json` lists every HW node with
+its PE/SIMD, cycles and resources, the totals, % of the board and the bottleneck.
 
 `model.onnx` is the folded dataflow partition (after specialize_layers, folding and
 minimize_bit_width). The input NCHW->NHWC and output NHWC->NCHW Transposes run on the host

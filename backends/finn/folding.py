@@ -10,7 +10,9 @@ depthwise unit whose VVAU has all channels in parallel, the whole k×k window at
 SIMD = k², SWG ``parallel_window`` = 1: one window per cycle instead of one pixel of it); a
 standard SWG with SIMD at its channel count goes ``parallel_window`` likewise. Folding stops
 when the bottleneck cannot be sped up (a resource reached its budget, or the node is fully
-parallel) or ``target_fps`` is reached. FINN's own SetFolding is the baseline
+parallel) or ``target_fps`` is reached. When LUT blocks a step, ``free_luts`` first moves
+the biggest LUT user it can to another resource with room (SWG line buffer to BRAM, MACs
+to DSPs) and folding goes on. FINN's own SetFolding is the baseline
 (``finn_folding.py``).
 """
 
