@@ -38,11 +38,26 @@ AGENTS = {"ddpg": DDPG, "td3": TD3}
 BEST_QMODEL = "best_qmodel.pt"
 
 
-def latency_model(backend: str, board: str) -> LatencyModel:
+def latency_model(
+    backend: str, board: str, factors: dict[str, float] | None = None
+) -> LatencyModel:
     module = get_backend(backend)
     if not hasattr(module, "estimate"):
         raise AjpqError(f"the {backend} backend has no estimate(); pick one that has")
+    if factors is not None:
+        return lambda graph: float(module.estimate(graph, board, factors=factors).latency_s)
     return lambda graph: float(module.estimate(graph, board).latency_s)
+
+
+def calibrated_factors(backend: str, board: str, out_dir: Path) -> dict[str, float]:
+    """The mcu estimate's factors measured on ``board`` (cached in ``out_dir``)."""
+    if backend != "mcu":
+        raise AjpqError(
+            f"SearchConfig.calibrate needs the mcu backend, not {backend}; set calibrate=False"
+        )
+    from ajpq.backends.mcu.estimate import calibrate
+
+    return calibrate(board, out_dir)
 
 
 def fingerprint(**settings: Any) -> str:
@@ -182,10 +197,11 @@ def search(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     space = SearchSpace.of(model)
+    factors = calibrated_factors(backend, board, out) if config.calibrate else None
     setup = {
         "budget": budget,
         "config": config,
-        "latency": latency_model(backend, board),
+        "latency": latency_model(backend, board, factors),
         "train": train.subset(np.arange(min(len(train), config.train_images))),
         "val": val.subset(np.arange(min(len(val), config.val_images))),
         "seed": seed,

@@ -63,3 +63,4 @@ class SearchConfig:
     noise_sigma: float = 0.5
     learning_rate: float = 1e-3
     batch_size: int = 64
+    calibrate: bool = False  # mcu: measure the estimate's factors on the board at search start

@@ -20,6 +20,9 @@ class Candidate:
     measured_latency: float | None = None  # seconds on the board, when measured
     episode: int = 0
     reward: float = 0.0
+    name: str = ""  # a baseline's name (see baselines.py); empty for search episodes
+    feasible: bool = True  # False for a baseline that cannot meet the budget
+    huffman_bytes: int | None = None  # weight bytes after Huffman coding (mcu), when computed
 
     def to_dict(self) -> dict[str, Any]:
         raw = asdict(self)

@@ -1,0 +1,163 @@
+"""Baselines at the search's budget, scored exactly like a search episode (the same short QAT
+fine-tune and mean IoU, ``Episodes.fine_tune``; the same cost, ``policy_cost``):
+
+- ``uniform-8``, ``uniform-4``: every channel at 8 (4) bits, nothing pruned.
+- ``deep-compression``: step-wise as in Han et al.: magnitude-prune every layer by the same
+  share (the one L1 importance criterion) until the budget is met, then quantize at 8 bits
+  (lower, 6 then 4, only if no sparsity up to ``max_sparsity`` fits at 8), then Huffman-code
+  (``huffman_bytes``, mcu only).
+- ``haq``: per-layer bit-widths, no pruning: the action wall applied to a uniform-8 policy
+  with pruning disabled.
+- ``amc``: per-layer pruning at 8 bits: the action wall raising sparsity layer by layer.
+
+A baseline that cannot meet the budget is evaluated at its cheapest setting and returned with
+``feasible=False``, never dropped.
+"""
+
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from torch import nn
+
+from ajpq.backends.mcu import huffman
+from ajpq.data.dataset import Dataset
+from ajpq.graph.hwgraph import HwGraph
+from ajpq.graph.lower import lower
+from ajpq.quant.policy import Policy
+from ajpq.quant.quantize import quantize
+from ajpq.search.ajpq import Episodes, latency_model
+from ajpq.search.budget import Budget, BudgetInfeasible, SearchConfig
+from ajpq.search.candidates import Candidate
+from ajpq.search.controllers import LayerAction, action_wall, build_policy
+from ajpq.search.space import LatencyModel, SearchSpace, policy_cost
+from ajpq.train import evaluate
+
+BASELINES = ("uniform-8", "uniform-4", "deep-compression", "haq", "amc")
+FitCheck = Callable[[Policy], bool]
+
+
+def huffman_weight_bytes(graph: HwGraph) -> int:
+    """Bytes of the lowered graph's weights Huffman-coded with one code per layer (streams
+    plus code tables), as the mcu backend stores them."""
+    total = 0
+    for node in graph.nodes:
+        if node.op in ("conv", "linear"):
+            values = node.arrays["weight"].astype(np.int64).ravel()
+            code = huffman.build_code(values)
+            total += (huffman.encoded_bits(values, code) + 7) // 8 + huffman.table_bytes(code)
+    return total
+
+
+def _uniform(space: SearchSpace, bits: int, config: SearchConfig) -> Policy:
+    layers = {name: LayerAction(0.0, bits) for name in space.names}
+    return build_policy(space, layers, replace(config, quantiles=1))
+
+
+def _deep_compression(
+    space: SearchSpace, config: SearchConfig, fits: FitCheck
+) -> tuple[Policy, bool]:
+    """The smallest uniform sparsity (steps of ``sparsity_step``) that fits at 8 bits, else at
+    6, 4, ``min_bits``; the cheapest setting when none does."""
+    flat = replace(config, quantiles=1)
+    steps = int(round(config.max_sparsity / config.sparsity_step))
+    sparsities = [min(config.max_sparsity, i * config.sparsity_step) for i in range(steps + 1)]
+    policy = None
+    for bits in sorted({8, 6, 4, config.min_bits}, reverse=True):
+        for sparsity in sparsities:
+            actions = {name: LayerAction(sparsity, bits) for name in space.names}
+            policy = build_policy(space, actions, flat)
+            if fits(policy):
+                return policy, True
+    assert policy is not None
+    return policy, False
+
+
+def _walled(
+    space: SearchSpace, budget: Budget, config: SearchConfig, latency: LatencyModel
+) -> tuple[Policy, bool]:
+    """The action wall from uniform 8 bits, unpruned, under ``config``'s limits."""
+    start = {name: LayerAction(0.0, config.max_bits) for name in space.names}
+    try:
+        _, policy, _ = action_wall(space, start, budget, config, latency)
+        return policy, True
+    except BudgetInfeasible:
+        cheapest = {name: LayerAction(config.max_sparsity, config.min_bits) for name in space.names}
+        return build_policy(space, cheapest, config), False
+
+
+def baseline_policies(
+    space: SearchSpace, budget: Budget, config: SearchConfig, latency: LatencyModel
+) -> dict[str, tuple[Policy, bool]]:
+    """Each baseline's policy and whether it meets ``budget``."""
+
+    def fits(policy: Policy) -> bool:
+        cost = policy_cost(space, policy, latency if budget.latency is not None else None)
+        seconds = cost.latency if budget.latency is not None else 0.0
+        return budget.fits(cost.weight_bytes, seconds, cost.bops)
+
+    chosen = {}
+    for name, bits in (("uniform-8", 8), ("uniform-4", 4)):
+        policy = _uniform(space, bits, config)
+        chosen[name] = (policy, fits(policy))
+    chosen["deep-compression"] = _deep_compression(space, config, fits)
+    haq = replace(config, max_sparsity=0.0, quantiles=1, max_bits=8)
+    chosen["haq"] = _walled(space, budget, haq, latency)
+    amc = replace(config, min_bits=8, max_bits=8, quantiles=1)
+    chosen["amc"] = _walled(space, budget, amc, latency)
+    return chosen
+
+
+def baselines(
+    model: nn.Module,
+    train: Dataset,
+    val: Dataset,
+    budget: Budget,
+    backend: str = "mcu",
+    board: str = "qemu-mps2-an386",
+    config: SearchConfig = SearchConfig(),  # noqa: B008 (frozen)
+    out_dir: str | Path = "build/ajpq-baselines",
+    seed: int = 0,
+) -> list[Candidate]:
+    """Evaluate the baselines (``BASELINES``) at ``budget`` with the search's own fine-tune and
+    cost; writes ``out_dir/baselines.json``. Each Candidate has ``name`` and ``feasible``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    space = SearchSpace.of(model)
+    latency = latency_model(backend, board)
+    setup = {
+        "budget": budget,
+        "config": config,
+        "latency": latency,
+        "train": train.subset(np.arange(min(len(train), config.train_images))),
+        "val": val.subset(np.arange(min(len(val), config.val_images))),
+        "seed": seed,
+        "out_dir": out,
+    }
+    runner = Episodes(model, space, setup)
+    base_accuracy = evaluate(model, setup["val"])
+    found = []
+    for name, (policy, feasible) in baseline_policies(space, budget, config, latency).items():
+        cost = policy_cost(space, policy, latency)
+        qmodel = quantize(model, policy)
+        accuracy = runner.fine_tune(qmodel)
+        coded = huffman_weight_bytes(lower(qmodel)) if backend == "mcu" else None
+        found.append(
+            Candidate(
+                policy,
+                accuracy,
+                cost.weight_bytes,
+                cost.bops,
+                cost.latency,
+                None,
+                -1,
+                config.reward_scale * (accuracy - base_accuracy),
+                name,
+                feasible,
+                coded,
+            )  # fmt: skip
+        )
+    (out / "baselines.json").write_text(json.dumps([c.to_dict() for c in found], indent=1))
+    return found
