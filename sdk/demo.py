@@ -1,8 +1,12 @@
 """``ajpq demo``: the main job on the embedded default, end to end, with a summary table.
 
-Synthetic aerial data -> fp32 Skynet -> int8 and a mixed pruned policy, each QAT fine-tuned
--> lowered to HwGraphs -> golden executor checked against Brevitas on validation images ->
-a table and ``report.json``. Data and the fp32 model are cached in ``<out>/cache``.
+Synthetic aerial data -> fp32 Skynet -> a short AJPQ search (latency estimate calibrated on
+the QEMU board, best candidates measured there) plus the uniform-8-bit and Deep-Compression
+baselines at the same budget -> int8 / Deep Compression / AJPQ each QAT fine-tuned and
+lowered (golden checked against Brevitas) -> compiled for the MCU board (flashed, fed
+validation images over serial, IoU scored from what the board sends back) and for FINN
+(ultra96-v2 estimates) -> a Vela-style table, ``report.md``, ``report.json`` and the Pareto
+plot. Data and the fp32 model are cached in ``<out>/cache``.
 """
 
 import json
@@ -14,7 +18,6 @@ from typing import Any
 import numpy as np
 import torch
 from rich.console import Console
-from rich.table import Table
 
 import ajpq
 from ajpq.data import Dataset
@@ -32,16 +35,30 @@ class DemoConfig:
     n_val: int = 500
     epochs: int = 20
     finetune_epochs: int = 2
-    sparsity: float = 0.3
-    mixed_bits: tuple[int, ...] = (8, 6, 4)
+    episodes: int = 8  # AJPQ search episodes (half of them random exploration)
+    budget_fraction: float = 0.5  # weight-bytes budget as a share of the int8 model's
+    search_train: int = 600  # QAT subset per search episode
+    search_val: int = 200  # reward subset
+    search_seconds: float = 40.0  # QAT cap per episode
     board: str = "qemu-mps2-an386"
     board_images: int = 30
+    finn_board: str = "ultra96-v2"
     seed: int = 0
 
     @classmethod
     def quick(cls) -> "DemoConfig":
         return cls(
-            width_mult=0.125, input_size=(32, 64), n_train=64, n_val=32, epochs=1, finetune_epochs=1
+            width_mult=0.125,
+            input_size=(32, 64),
+            n_train=64,
+            n_val=32,
+            epochs=1,
+            finetune_epochs=1,
+            episodes=2,
+            search_train=64,
+            search_val=32,
+            search_seconds=10.0,
+            board_images=4,
         )
 
     def key(self) -> str:
@@ -165,6 +182,7 @@ def mcu_row(
     return {
         "flash_bytes": artifact.report["flash_bytes"],
         "ram_bytes": artifact.report["ram_bytes"],
+        "peak_arena_bytes": artifact.report["peak_arena_bytes"],
         "huffman_bytes": artifact.report["weights"]["huffman_bytes"],
         "board_count": measured.count,
         "board_unit": measured.unit,
@@ -182,7 +200,86 @@ def _short(value: float) -> str:
     return f"{value:.0f}"
 
 
+def finn_row(name: str, graph: HwGraph, out_dir: Path, config: DemoConfig) -> dict[str, Any]:
+    """FINN dataflow estimates for the FPGA board (no Vivado needed)."""
+    try:
+        artifact = ajpq.compile(graph, "finn", config.finn_board, out_dir / f"finn-{name}")
+    except ajpq.errors.BudgetExceeded as exc:  # reported in the table, not hidden
+        return {"finn_error": str(exc), "finn_board": config.finn_board}
+    cost = artifact.cost
+    return {
+        "finn_fps": cost.fps,
+        "finn_latency_s": cost.latency_s,
+        "finn_lut": cost.resources.get("LUT", 0.0),
+        "finn_bram18": cost.resources.get("BRAM_18K", 0.0),
+        "finn_dsp": cost.resources.get("DSP", 0.0),
+        "finn_board": config.finn_board,
+    }
+
+
+def run_search(
+    model: torch.nn.Module,
+    data: tuple[Dataset, Dataset],
+    int8_bytes: int,
+    config: DemoConfig,
+    out_dir: Path,
+    console: Console,
+) -> tuple[Any, list]:
+    """The AJPQ search plus the uniform-8 and Deep Compression baselines, same budget."""
+    import shutil
+
+    from ajpq.search import SearchConfig, baselines, measure_best, pareto_plot, report_table
+
+    budget = ajpq.Budget(weight_bytes=int(int8_bytes * config.budget_fraction))
+    console.print(
+        f"budget: {budget.weight_bytes:,} weight bytes "
+        f"({config.budget_fraction:.0%} of int8's {int8_bytes:,})"
+    )
+    search_config = SearchConfig(
+        warmup_episodes=max(1, config.episodes // 2),
+        train_images=config.search_train,
+        val_images=config.search_val,
+        qat_seconds=config.search_seconds,
+        calibrate=True,
+    )
+    shutil.rmtree(out_dir / "search", ignore_errors=True)
+    result = ajpq.search(
+        model,
+        *data,
+        backend="mcu",
+        board=config.board,
+        budget=budget,
+        episodes=config.episodes,
+        out_dir=out_dir / "search",
+        seed=config.seed,
+        config=search_config,
+    )
+    found = baselines(
+        model,
+        *data,
+        budget,
+        backend="mcu",
+        board=config.board,
+        config=search_config,
+        out_dir=out_dir / "baselines",
+        seed=config.seed,
+        names=["uniform-8", "deep-compression"],
+    )
+    measure_best(
+        result,
+        board=config.board,
+        k=min(2, len(result.candidates)),
+        model=model,
+        out_dir=out_dir / "measure",
+    )
+    pareto_plot(result.candidates, found, out_dir / "pareto.png")
+    console.print(report_table(result.candidates, found))
+    return result, found
+
+
 def run_demo(config: DemoConfig, out_dir: Path, fresh: bool, console: Console) -> dict:
+    from ajpq.demo_report import summary_table, verdict, write_markdown
+
     start = time.monotonic()
     cache = out_dir / "cache"
     cache.mkdir(parents=True, exist_ok=True)
@@ -191,9 +288,8 @@ def run_demo(config: DemoConfig, out_dir: Path, fresh: bool, console: Console) -
     console.print(f"{len(data[0])} train / {len(data[1])} val images at {config.input_size}")
     console.rule("2. fp32 Skynet")
     model, fp32_iou = cached_model(config, cache, fresh, *data, console)
-    fp32 = ajpq.Policy.uniform(model, 8, 8)  # only for the layer list
-    n_weights = sum(len(lp.weight_bits) for lp in fp32.layers.values())
-    params = ajpq.lower(ajpq.quantize(model, fp32)).summary()
+    int8 = ajpq.Policy.uniform(model, 8, 8)
+    params = ajpq.lower(ajpq.quantize(model, int8)).summary()
     rows = [
         {
             "model": "fp32",
@@ -204,82 +300,35 @@ def run_demo(config: DemoConfig, out_dir: Path, fresh: bool, console: Console) -
             "bops": params["macs"] * 32 * 32,
         }
     ]
-    graphs: dict[str, HwGraph] = {}
+    console.rule(f"3. AJPQ search with {config.board} in the loop, and baselines")
+    result, found = run_search(model, data, params["params"], config, out_dir, console)
+    deep_compression = next(c for c in found if c.name == "deep-compression")
     policies = {
-        "int8": fp32,
-        "mixed": ajpq.Policy.from_sparsity(
-            model, config.sparsity, bits=list(config.mixed_bits), act_bits=8
-        ),
+        "int8": int8,
+        "Deep Compression": deep_compression.policy,
+        "AJPQ": result.best_policy,
     }
+    graphs: dict[str, HwGraph] = {}
     for name, policy in policies.items():
-        console.rule(f"3. {name}: quantize, QAT fine-tune, lower, golden check")
-        rows.append(quantized_row(name, model, policy, config, data, out_dir, graphs))
-    for row in rows[1:]:
-        console.rule(f"4. {row['model']}: MCU backend, firmware on {config.board}")
-        row.update(
-            mcu_row(
-                row["model"], graphs[row["model"]], data[1], out_dir, config, console, model.anchors
-            )
-        )
+        console.rule(f"4. {name}: QAT fine-tune, lower, golden check, MCU board, FINN")
+        row = quantized_row(name, model, policy, config, data, out_dir, graphs)
+        row.update(mcu_row(name, graphs[name], data[1], out_dir, config, console, model.anchors))
+        row.update(finn_row(name, graphs[name], out_dir, config))
+        rows.append(row)
     report = {
         "config": asdict(config),
         "rows": rows,
-        "conv_channels": n_weights,
+        "verdict": verdict(rows),
+        "search": {
+            "candidates": [c.to_dict() for c in result.candidates],
+            "baselines": [c.to_dict() for c in found],
+        },
         "seconds": time.monotonic() - start,
     }
-    (out_dir / "report.json").write_text(json.dumps(report, indent=1))
-    console.print(summary_table(rows))
-    console.print(f"wrote {out_dir / 'report.json'} in {report['seconds']:.0f} s")
-    return report
-
-
-def summary_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="ajpq demo: Skynet on synthetic aerial data (golden = integer executor)")
-    columns = (
-        "model",
-        "mean IoU",
-        "weight bytes",
-        "vs fp32",
-        "MACs",
-        "BOPs",
-        "golden == Brevitas",
-        "flash",
-        "RAM",
-        "M4 instr/inf",
-        "board IoU",
-        "board == golden",
+    (out_dir / "report.json").write_text(json.dumps(report, indent=1, default=str))
+    write_markdown(report, out_dir / "report.md")
+    console.print(summary_table(rows, report["verdict"]))
+    console.print(
+        f"wrote {out_dir / 'report.md'}, report.json and pareto.png in {report['seconds']:.0f} s"
     )
-    for column in columns:
-        table.add_column(column, justify="left" if column == "model" else "right")
-    fp32_bytes = rows[0]["weight_bytes"]
-    for row in rows:
-        mismatches = row.get("golden_vs_brevitas_mismatches")
-        check = (
-            "-"
-            if mismatches is None
-            else (
-                "exact" if mismatches == 0 else f"{mismatches} of {row['outputs_checked']} differ"
-            )
-        )
-        board = (
-            "-"
-            if "board_equals_golden" not in row
-            else ("exact" if row["board_equals_golden"] else "DIFFERS")
-        )
-        table.add_row(
-            row["model"],
-            f"{row['mean_iou']:.4f}",
-            f"{row['weight_bytes']:,}",
-            f"{fp32_bytes / row['weight_bytes']:.1f}x",
-            _short(row["macs"]),
-            _short(row["bops"]),
-            check,
-            f"{row['flash_bytes']:,}" if "flash_bytes" in row else "-",
-            f"{row['ram_bytes']:,}" if "ram_bytes" in row else "-",
-            _short(row["board_count"]) if "board_count" in row else "-",
-            f"{row['board_mean_iou']:.4f} ({row['board_images']})"
-            if "board_mean_iou" in row
-            else "-",
-            board,
-        )
-    return table
+    return report

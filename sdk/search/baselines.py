@@ -15,7 +15,7 @@ A baseline that cannot meet the budget is evaluated at its cheapest setting and 
 """
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -120,6 +120,7 @@ def baselines(
     config: SearchConfig = SearchConfig(),  # noqa: B008 (frozen)
     out_dir: str | Path = "build/ajpq-baselines",
     seed: int = 0,
+    names: Sequence[str] | None = None,
 ) -> list[Candidate]:
     """Evaluate the baselines (``BASELINES``) at ``budget`` with the search's own fine-tune and
     cost; writes ``out_dir/baselines.json``. Each Candidate has ``name`` and ``feasible``."""
@@ -140,6 +141,8 @@ def baselines(
     base_accuracy = evaluate(model, setup["val"])
     found = []
     for name, (policy, feasible) in baseline_policies(space, budget, config, latency).items():
+        if names is not None and name not in names:
+            continue
         cost = policy_cost(space, policy, latency)
         qmodel = quantize(model, policy)
         accuracy = runner.fine_tune(qmodel)

@@ -1,0 +1,103 @@
+"""The demo's summary: a Vela-style table, the AJPQ-vs-int8 verdict, report.md."""
+
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+COLUMNS = (
+    "model",
+    "mean IoU",
+    "weight bytes",
+    "vs fp32",
+    "flash",
+    "peak RAM",
+    "M4 instr/inf",
+    "board IoU",
+    "FINN fps",
+    "LUT",
+    "BRAM18",
+    "DSP",
+)
+
+
+def _short(value: float) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= size:
+            return f"{value / size:.2f}{unit}"
+    return f"{value:.0f}"
+
+
+def cells(row: dict[str, Any], fp32_bytes: int) -> list[str]:
+    def get(key: str, fmt: str) -> str:
+        return fmt.format(row[key]) if key in row else "-"
+
+    board = "-"
+    if "board_mean_iou" in row:
+        same = "" if row["board_equals_golden"] else " DIFFERS"
+        board = f"{row['board_mean_iou']:.4f} ({row['board_images']}){same}"
+    return [
+        row["model"],
+        f"{row['mean_iou']:.4f}",
+        f"{row['weight_bytes']:,}",
+        f"{fp32_bytes / row['weight_bytes']:.1f}x",
+        get("flash_bytes", "{:,}"),
+        get("peak_arena_bytes", "{:,}"),
+        _short(row["board_count"]) if "board_count" in row else "-",
+        board,
+        "does not fit" if "finn_error" in row else get("finn_fps", "{:,.0f}"),
+        get("finn_lut", "{:,.0f}"),
+        get("finn_bram18", "{:,.0f}"),
+        get("finn_dsp", "{:,.0f}"),
+    ]
+
+
+def verdict(rows: list[dict[str, Any]]) -> str:
+    """Is AJPQ smaller than int8 at no more than 1 point of IoU lost? Said either way."""
+    by_name = {row["model"]: row for row in rows}
+    if "AJPQ" not in by_name or "int8" not in by_name:
+        return "no AJPQ or int8 row"
+    ajpq, int8 = by_name["AJPQ"], by_name["int8"]
+    smaller = ajpq["weight_bytes"] < int8["weight_bytes"]
+    loss = (int8["mean_iou"] - ajpq["mean_iou"]) * 100
+    ok = smaller and loss <= 1.0
+    ratio = int8["weight_bytes"] / ajpq["weight_bytes"]
+    return (
+        f"AJPQ {'meets' if ok else 'MISSES'} the goal: {ajpq['weight_bytes']:,} vs "
+        f"{int8['weight_bytes']:,} weight bytes ({ratio:.1f}x "
+        f"smaller), IoU {ajpq['mean_iou']:.4f} vs int8 {int8['mean_iou']:.4f} "
+        f"({loss:+.2f} points lost; goal: smaller at <= 1 point)"
+    )
+
+
+def summary_table(rows: list[dict[str, Any]], caption: str) -> Table:
+    table = Table(title="ajpq demo: Skynet on synthetic aerial data", caption=caption)
+    for column in COLUMNS:
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for row in rows:
+        table.add_row(*cells(row, rows[0]["weight_bytes"]))
+    return table
+
+
+def write_markdown(report: dict[str, Any], path: Path) -> None:
+    rows = report["rows"]
+    lines = [
+        "# ajpq demo report",
+        "",
+        report["verdict"],
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
+    lines += ["| " + " | ".join(cells(row, rows[0]["weight_bytes"])) + " |" for row in rows]
+    lines += [
+        "",
+        "mean IoU: golden integer executor on all validation images (fp32: PyTorch). "
+        "board IoU: boxes decoded from outputs read back from the board over serial "
+        "(number of images in brackets). M4 instr/inf: instructions per inference on "
+        "the QEMU Cortex-M4 (-icount), not cycles. FINN: ultra96-v2 estimates at 200 MHz.",
+        "",
+        "![Pareto plot](pareto.png)",
+        "",
+    ]
+    path.write_text("\n".join(lines))
