@@ -205,7 +205,14 @@ def finn_row(name: str, graph: HwGraph, out_dir: Path, config: DemoConfig) -> di
     try:
         artifact = ajpq.compile(graph, "finn", config.finn_board, out_dir / f"finn-{name}")
     except ajpq.errors.BudgetExceeded as exc:  # reported in the table, not hidden
-        return {"finn_error": str(exc), "finn_board": config.finn_board}
+        needed = getattr(exc, "needed", {})  # the fully folded (smallest) design's resources
+        return {
+            "finn_error": str(exc),
+            "finn_board": config.finn_board,
+            "finn_lut": needed.get("LUT"),
+            "finn_bram18": needed.get("BRAM_18K"),
+            "finn_dsp": needed.get("DSP"),
+        }
     cost = artifact.cost
     return {
         "finn_fps": cost.fps,

@@ -30,7 +30,10 @@ def _short(value: float) -> str:
 
 def cells(row: dict[str, Any], fp32_bytes: int) -> list[str]:
     def get(key: str, fmt: str) -> str:
-        return fmt.format(row[key]) if key in row else "-"
+        if row.get(key) is None:
+            return "-"
+        over = " (over)" if "finn_error" in row and key.startswith("finn_") else ""
+        return fmt.format(row[key]) + over
 
     board = "-"
     if "board_mean_iou" in row:
@@ -95,7 +98,9 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
         "mean IoU: golden integer executor on all validation images (fp32: PyTorch). "
         "board IoU: boxes decoded from outputs read back from the board over serial "
         "(number of images in brackets). M4 instr/inf: instructions per inference on "
-        "the QEMU Cortex-M4 (-icount), not cycles. FINN: ultra96-v2 estimates at 200 MHz.",
+        "the QEMU Cortex-M4 (-icount), not cycles. FINN: ultra96-v2 estimates at 200 MHz; "
+        "'does not fit' shows the resources of the smallest (fully folded) design, "
+        "marked (over).",
         "",
         "![Pareto plot](pareto.png)",
         "",

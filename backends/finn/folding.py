@@ -313,12 +313,14 @@ def check_fits_unfolded(used: dict[str, float], limit: dict[str, float], board: 
         return
     others = [k for k in KEYS if k != worst and used[k] > limit[k]]
     also = f" (also over: {', '.join(others)})" if others else ""
-    raise BudgetExceeded(
+    error = BudgetExceeded(
         f"the model needs {used[worst]:,.0f} {worst} even fully folded (every PE/SIMD = 1), "
         f"{used[worst] - limit[worst]:,.0f} more than the {limit[worst]:,.0f} "
         f"({BUDGET_FRACTION:.0%} of {board.id}) it may use{also}; prune or quantize "
         f"further, or pick a bigger board"
     )
+    error.needed = dict(used)  # fully folded estimate, for reports that show it anyway
+    raise error
 
 
 def config_of(insts: dict[str, Any]) -> dict:
