@@ -4,5 +4,5 @@
 PORT_CPU_FLAGS = -mcpu=cortex-m7 -mthumb -mfloat-abi=hard -mfpu=fpv5-d16
 PORT_CFLAGS = -std=c99 -O2 -g -ffunction-sections -fdata-sections -Wall -Wextra
 PORT_LDFLAGS = -nostartfiles --specs=nano.specs -Wl,--gc-sections
-PORT_SOURCES = startup.c port.c uart.c timer.c
+PORT_SOURCES = startup.c port.c uart.c ../common/cortexm_timer.c
 PORT_LINKER_TEMPLATE = linker.ld.in
