@@ -7,6 +7,8 @@ it (reward = 0.1 x (mean IoU - float mean IoU), HAQ). Checkpointed after every e
 import hashlib
 import json
 import math
+import os
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -25,17 +27,19 @@ from ajpq.data.dataset import Dataset
 from ajpq.errors import AjpqError
 from ajpq.graph.hwgraph import HwGraph
 from ajpq.graph.lower import lower
+from ajpq.quant.policy import Policy
 from ajpq.quant.quantize import QuantModel, quantize
 from ajpq.search import checkpoint
 from ajpq.search.budget import Budget, SearchConfig
 from ajpq.search.candidates import Candidate, SearchResult
-from ajpq.search.controllers import action_wall, decode_action
+from ajpq.search.controllers import action_wall, check_feasible, decode_action
 from ajpq.search.env import LayerEnv
 from ajpq.search.space import LatencyModel, SearchSpace, shadow_graph
 from ajpq.train import evaluate, train
 
 AGENTS = {"ddpg": DDPG, "td3": TD3}
 BEST_QMODEL = "best_qmodel.pt"
+Objective = Callable[[Policy], float]  # a policy's accuracy, in place of the QAT fine-tune
 
 
 def latency_model(
@@ -66,9 +70,18 @@ def fingerprint(**settings: Any) -> str:
 
 
 class Episodes:
-    """Turns an episode's raw actions into a scored Candidate and keeps the records."""
+    """Turns an episode's raw actions into a scored Candidate and keeps the records.
 
-    def __init__(self, model: nn.Module, space: SearchSpace, setup: dict[str, Any]) -> None:
+    ``objective`` (tests only) scores a policy instead of quantizing and fine-tuning it.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        space: SearchSpace,
+        setup: dict[str, Any],
+        objective: Objective | None = None,
+    ) -> None:
         self.model, self.space = model, space
         self.budget: Budget = setup["budget"]
         self.config: SearchConfig = setup["config"]
@@ -77,6 +90,7 @@ class Episodes:
         self.seed, self.out_dir = setup["seed"], setup["out_dir"]
         self.state: checkpoint.SearchState | None = None
         self.on_candidate = lambda candidate: None
+        self.objective = objective
 
     def finish(self, raw_actions: list[np.ndarray]) -> float:
         assert self.state is not None
@@ -88,16 +102,16 @@ class Episodes:
         latency = cost.latency
         if math.isnan(latency):
             latency = self.latency(shadow_graph(self.space, policy))
-        qmodel = quantize(self.model, policy)
-        accuracy = self.fine_tune(qmodel)
+        qmodel = None if self.objective is not None else quantize(self.model, policy)
+        accuracy = self.fine_tune(qmodel) if qmodel is not None else self.objective(policy)
         reward = self.config.reward_scale * (accuracy - self.state.base_accuracy)
         best = max((c.accuracy for c in self.state.candidates), default=-math.inf)
         candidate = Candidate(
             policy, accuracy, cost.weight_bytes, cost.bops, latency, None,
             self.state.episodes_done, reward,
         )  # fmt: skip
-        if accuracy > best:
-            torch.save(qmodel.state_dict(), self.out_dir / BEST_QMODEL)
+        if accuracy > best and qmodel is not None:
+            save_best(qmodel, candidate.episode, self.out_dir)
         self.state.candidates.append(candidate)
         self.on_candidate(candidate)
         return reward
@@ -114,6 +128,14 @@ class Episodes:
             max_seconds=self.config.qat_seconds,
         )
         return float(result.mean_iou)
+
+
+def save_best(qmodel: QuantModel, episode: int, out_dir: Path) -> None:
+    """Atomically, and tagged with its episode: a kill mid-save leaves the old file whole, and
+    a resumed search ignores the weights of an episode the kill lost."""
+    temporary = out_dir / (BEST_QMODEL + ".tmp")
+    torch.save({"episode": episode, "state_dict": qmodel.state_dict()}, temporary)
+    os.replace(temporary, out_dir / BEST_QMODEL)
 
 
 class CheckpointAfterEpisode(BaseCallback):
@@ -198,6 +220,7 @@ def search(
     out.mkdir(parents=True, exist_ok=True)
     space = SearchSpace.of(model)
     factors = calibrated_factors(backend, board, out) if config.calibrate else None
+    check_feasible(space, budget, config, latency_model(backend, board, factors))
     setup = {
         "budget": budget,
         "config": config,
@@ -276,8 +299,9 @@ def result(model: nn.Module, runner: Episodes, out: Path) -> SearchResult:
     best = max(candidates, key=lambda c: c.accuracy)
     qmodel = quantize(model, best.policy)
     saved = out / BEST_QMODEL
-    if saved.exists():
-        qmodel.load_state_dict(torch.load(saved, weights_only=True))
+    found = torch.load(saved, weights_only=True) if saved.exists() else None
+    if found is not None and found.get("episode") == best.episode:
+        qmodel.load_state_dict(found["state_dict"])
     else:
         runner.fine_tune(qmodel)
     best.policy.save(out / "best_policy.json")

@@ -96,9 +96,32 @@ def action_wall(
             if fits:
                 break
         if not changed:
-            raise BudgetInfeasible(
-                f"even at {config.min_bits} bits and sparsity {config.max_sparsity} the model "
-                f"needs {cost.weight_bytes:,} weight bytes, {cost.bops:,} BOPs and "
-                f"{cost.latency:.4g} s ({budget}); raise the budget or SearchConfig.max_sparsity"
-            )
+            raise BudgetInfeasible(infeasible_message(cost, budget, config))
     return actions, policy, cost
+
+
+def check_feasible(
+    space: SearchSpace, budget: Budget, config: SearchConfig, latency: LatencyModel | None
+) -> None:
+    """Raise ``BudgetInfeasible`` unless the cheapest policy of the space fits ``budget``."""
+    cheapest = {name: LayerAction(config.max_sparsity, config.min_bits) for name in space.names}
+    action_wall(space, cheapest, budget, config, latency)
+
+
+def infeasible_message(smallest: PolicyCost, budget: Budget, config: SearchConfig) -> str:
+    needs = {
+        "weight bytes": (smallest.weight_bytes, budget.weight_bytes, "{:,}"),
+        "seconds of latency": (smallest.latency, budget.latency, "{:.4g}"),
+        "BOPs": (smallest.bops, budget.bops, "{:,}"),
+    }
+    over = [
+        (f"{form.format(value)} {unit}", form.format(limit))
+        for unit, (value, limit, form) in needs.items()
+        if limit is not None and value > limit
+    ]
+    return (
+        f"the smallest policy in the search space ({config.min_bits} bits, sparsity "
+        f"{config.max_sparsity}) needs {' and '.join(value for value, _ in over)} but the "
+        f"budget is {' and '.join(limit for _, limit in over)}; raise the budget or widen "
+        "the search space (SearchConfig.min_bits, max_sparsity)"
+    )
