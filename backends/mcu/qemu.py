@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ajpq.backends.mcu.toolchain import find_tool
+from ajpq.boards.qemu_board import qemu_command as board_qemu_command
 from ajpq.errors import AjpqError
 
 MACHINE = "mps2-an386"
@@ -29,21 +30,8 @@ class QemuResult:
 
 def qemu_command(elf: Path, icount: bool = True) -> list[str]:
     """The qemu-system-arm command line that runs elf with UART0 on stdio."""
-    command = [
-        find_tool("qemu-system-arm"),
-        "-M",
-        MACHINE,
-        "-nographic",
-        "-monitor",
-        "none",
-        "-semihosting-config",
-        "enable=on,target=native",
-        "-serial",
-        "stdio",
-    ]
-    if icount:
-        command += ["-icount", "shift=0"]
-    return [*command, "-kernel", str(elf)]
+    find_tool("qemu-system-arm")  # ToolchainMissing naming the package when absent
+    return board_qemu_command(elf, MACHINE, "stdio", "shift=0" if icount else None)
 
 
 def run_elf(

@@ -34,6 +34,26 @@ def qemu_binary() -> str:
     return path
 
 
+def qemu_command(elf: Path, machine: str, serial_port: str, icount: str | None) -> list[str]:
+    """qemu-system-arm running ``elf`` with UART0 on ``serial_port`` (a QEMU chardev), no
+    monitor, semihosting for the exit call, and ``-icount <icount>`` when given."""
+    command = [
+        qemu_binary(),
+        "-M",
+        machine,
+        "-nographic",
+        "-monitor",
+        "none",
+        "-semihosting-config",
+        "enable=on,target=native",
+        "-serial",
+        serial_port,
+    ]
+    if icount:
+        command += ["-icount", icount]
+    return [*command, "-kernel", str(elf)]
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -63,21 +83,9 @@ class QemuBoard:
         self._log_dir: tempfile.TemporaryDirectory[str] | None = None
 
     def command(self, port: int) -> list[str]:
-        command = [
-            qemu_binary(),
-            "-M",
-            self.machine,
-            "-nographic",
-            "-monitor",
-            "none",
-            "-semihosting-config",
-            "enable=on,target=native",
-            "-serial",
-            f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on",
-        ]
-        if self.icount:
-            command += ["-icount", "shift=0,sleep=off"]
-        return [*command, "-kernel", str(self.elf)]
+        serial_port = f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on"
+        icount = "shift=0,sleep=off" if self.icount else None
+        return qemu_command(self.elf, self.machine, serial_port, icount)
 
     def start(self) -> "QemuBoard":
         """Start QEMU and connect to its serial port; raises AjpqError if either fails."""

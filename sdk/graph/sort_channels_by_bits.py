@@ -19,18 +19,9 @@ import numpy as np
 
 from ajpq.errors import UnsupportedOp
 from ajpq.graph.hwgraph import HwGraph, Node
+from ajpq.graph.remove_pruned_channels import PER_CHANNEL as REMOVED_PER_CHANNEL
 
-PER_CHANNEL = (
-    "weight",
-    "bias",
-    "weight_bits",
-    "multiplier",
-    "shift",
-    "multiplier_a",
-    "multiplier_b",
-    "acc_scale",
-    "mask",
-)
+PER_CHANNEL = (*REMOVED_PER_CHANNEL, "mask")  # the pruning pass drops masks; this pass keeps them
 MOVES_DATA = ("maxpool", "avgpool", "reorg", "concat", "flatten")
 
 
