@@ -19,7 +19,16 @@ extern "C" {
 #endif
 
 #define AJPQ_PROTOCOL_VERSION 1u
-#define AJPQ_FRAME_MAX_BODY 244u
+/* Largest body this firmware sends and accepts; INFO reports it and the host sizes its
+ * requests from it. 244 is the smallest a host can count on (what firmware before frames
+ * grew sent); a port short of RAM may build with -DAJPQ_FRAME_MAX_BODY=244u. The server
+ * holds about four frames of this size (rx, tx, request, reply) plus one on the stack. */
+#ifndef AJPQ_FRAME_MAX_BODY
+#define AJPQ_FRAME_MAX_BODY 512u
+#endif
+#if AJPQ_FRAME_MAX_BODY < 244u || AJPQ_FRAME_MAX_BODY > 65535u
+#error "AJPQ_FRAME_MAX_BODY must lie in 244..65535 (INFO reports it as a u16)"
+#endif
 #define AJPQ_FRAME_MAX_RAW (AJPQ_FRAME_MAX_BODY + 4u)
 #define AJPQ_FRAME_MAX_ENCODED AJPQ_COBS_MAX_ENCODED(AJPQ_FRAME_MAX_RAW)
 
@@ -41,10 +50,16 @@ extern "C" {
 #define AJPQ_STATUS_BAD_LENGTH 0x03u
 #define AJPQ_STATUS_BAD_ARGUMENT 0x04u
 
-/* Largest LOAD_INPUT chunk, READ_OUTPUT count and READ_LAYERS count. */
+/* Largest LOAD_INPUT chunk (the u32 offset, then pixels), READ_OUTPUT count (u32 values
+ * after the status byte) and READ_LAYERS count (two u32 each). With a 244-byte body the
+ * chunk is 200, as before frames grew (hosts send 200 to a board that reports 244). */
+#if AJPQ_FRAME_MAX_BODY == 244u
 #define AJPQ_MAX_INPUT_CHUNK 200u
-#define AJPQ_MAX_OUTPUT_VALUES 60u
-#define AJPQ_MAX_LAYER_ENTRIES 30u
+#else
+#define AJPQ_MAX_INPUT_CHUNK (AJPQ_FRAME_MAX_BODY - 4u)
+#endif
+#define AJPQ_MAX_OUTPUT_VALUES ((AJPQ_FRAME_MAX_BODY - 1u) / 4u)
+#define AJPQ_MAX_LAYER_ENTRIES ((AJPQ_FRAME_MAX_BODY - 1u) / 8u)
 
 typedef struct {
     uint8_t seq;

@@ -19,6 +19,9 @@ import numpy as np
 from ajpq.errors import AjpqError
 
 PROTOCOL_VERSION = 1
+# The smallest frame body a board may report in INFO (firmware reports its own
+# AJPQ_FRAME_MAX_BODY, 512 by default) and its per-command limits; until INFO has told the
+# host more it sends no larger frames. Limits.for_body gives the limits for a larger body.
 MAX_BODY = 244
 MAX_INPUT_CHUNK = 200
 MAX_OUTPUT_VALUES = 60
@@ -113,6 +116,25 @@ def cobs_decode(data: bytes) -> bytes:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """How much one request or reply carries for a board's frame body size (its INFO
+    max_body): LOAD_INPUT pixels, READ_OUTPUT values, READ_LAYERS entries."""
+
+    max_body: int = MAX_BODY
+    input_chunk: int = MAX_INPUT_CHUNK
+    output_values: int = MAX_OUTPUT_VALUES
+    layer_entries: int = MAX_LAYER_ENTRIES
+
+    @classmethod
+    def for_body(cls, max_body: int) -> "Limits":
+        """The limits of firmware whose frames hold max_body bytes (ajpq_frame.h); a
+        reported size below MAX_BODY falls back to MAX_BODY's limits."""
+        if max_body <= MAX_BODY:
+            return cls()
+        return cls(max_body, max_body - 4, (max_body - 1) // 4, (max_body - 1) // 8)
+
+
+@dataclass(frozen=True)
 class Frame:
     """One frame: sequence number, command (| REPLY for replies) and body."""
 
@@ -120,10 +142,10 @@ class Frame:
     cmd: int
     body: bytes = b""
 
-    def encode(self) -> bytes:
-        """The bytes on the wire: 0x00 COBS(raw) 0x00."""
-        if len(self.body) > MAX_BODY:
-            raise ValueError(f"a frame body holds at most {MAX_BODY} bytes, not {len(self.body)}")
+    def encode(self, max_body: int = MAX_BODY) -> bytes:
+        """The bytes on the wire: 0x00 COBS(raw) 0x00; the body holds at most max_body."""
+        if len(self.body) > max_body:
+            raise ValueError(f"a frame body holds at most {max_body} bytes, not {len(self.body)}")
         raw = bytes([self.seq & 0xFF, self.cmd & 0xFF]) + self.body
         raw += struct.pack("<H", crc16(raw))
         return b"\x00" + cobs_encode(raw) + b"\x00"
@@ -170,6 +192,7 @@ class Link:
         self.url = url or _port_name(port)
         self.seq = random.randrange(256)  # a fresh session never reuses the board's cached seq
         self.retries = 0  # requests sent again, over the link's life
+        self.limits = Limits()  # Session sets the board's, from INFO
         self._pending = bytearray()
         port.timeout = _POLL_S
 
@@ -180,7 +203,7 @@ class Link:
         and BoardProtocolError when the board rejected the command.
         """
         self.seq = (self.seq + 1) & 0xFF
-        wire = Frame(self.seq, cmd, payload).encode()
+        wire = Frame(self.seq, cmd, payload).encode(self.limits.max_body)
         timeout = self.timeout_s if timeout_s is None else timeout_s
         name = COMMAND_NAMES.get(cmd, f"command {cmd:#04x}")
         failure = ""

@@ -2,6 +2,8 @@
 
 A Session talks the binary protocol of ajpq.boards.protocol over a Link: it loads an image,
 runs inferences and reads back the outputs, the board's timer counts and per-layer counts.
+Its first request is INFO, and it sizes every later request from the frame body the board
+reports there (``Limits.for_body``), so older firmware with 244-byte frames still works.
 Counts are in the unit of the board's timer: cycles for "dwt" (a real core), instructions
 for "systick-icount" (QEMU with -icount; never real cycles, so no latency in seconds).
 """
@@ -19,10 +21,8 @@ from ajpq.boards.protocol import (
     CMD_READ_LAYERS,
     CMD_READ_OUTPUT,
     CMD_RUN,
-    MAX_INPUT_CHUNK,
-    MAX_LAYER_ENTRIES,
-    MAX_OUTPUT_VALUES,
     BoardProtocolError,
+    Limits,
     Link,
 )
 from ajpq.errors import AjpqError
@@ -105,6 +105,7 @@ class Session:
                     f"outputs, not {inputs} and {outputs}; flash the firmware of this model"
                 )
             self._info = info
+            self.link.limits = Limits.for_body(info["max_body"])
         return self._info
 
     @property
@@ -121,8 +122,9 @@ class Session:
             )
         self.info()
         pixels = np.ascontiguousarray(x).tobytes()
-        for offset in range(0, len(pixels), MAX_INPUT_CHUNK):
-            chunk = pixels[offset : offset + MAX_INPUT_CHUNK]
+        size = self.link.limits.input_chunk
+        for offset in range(0, len(pixels), size):
+            chunk = pixels[offset : offset + size]
             self.link.request(CMD_LOAD_INPUT, struct.pack("<I", offset) + chunk)
 
     def run(self, runs: int = 1, warmup: int = 0) -> tuple[int, int, int]:
@@ -138,9 +140,10 @@ class Session:
     def read_output(self) -> np.ndarray:
         """The output of the last run, reshaped to output_shape (int64)."""
         total = self.info()["output_elements"]
+        size = self.link.limits.output_values
         values: list[int] = []
-        for offset in range(0, total, MAX_OUTPUT_VALUES):
-            count = min(MAX_OUTPUT_VALUES, total - offset)
+        for offset in range(0, total, size):
+            count = min(size, total - offset)
             payload = self.link.request(CMD_READ_OUTPUT, struct.pack("<IH", offset, count))
             values += struct.unpack(f"<{count}i", payload[: 4 * count])
         return np.array(values, dtype=np.int64).reshape(self.output_shape)
@@ -148,9 +151,10 @@ class Session:
     def read_layers(self) -> list[dict[str, int]]:
         """Per-layer counts of the last run, in the timer's unit."""
         layers, units = self.info()["layers"], self.info()["units_per_tick"]
+        size = self.link.limits.layer_entries
         entries: list[dict[str, int]] = []
-        for first in range(0, layers, MAX_LAYER_ENTRIES):
-            count = min(MAX_LAYER_ENTRIES, layers - first)
+        for first in range(0, layers, size):
+            count = min(size, layers - first)
             payload = self.link.request(CMD_READ_LAYERS, struct.pack("<HH", first, count))
             ticks = struct.unpack(f"<{2 * count}I", payload[: 8 * count])
             for k in range(count):

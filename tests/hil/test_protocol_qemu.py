@@ -1,6 +1,7 @@
 """The server firmware on QEMU: binary protocol (INFO, infer, benchmark, per-layer counts),
 EEMBC text mode, and a board that dies mid-session. Bit-exact against HwGraph.run."""
 
+import math
 import shutil
 import subprocess
 import time
@@ -14,8 +15,18 @@ import ajpq
 from ajpq.backends.mcu.firmware import PROTO_DIR, SERVER_MAIN, build_server_firmware
 from ajpq.backends.mcu.host import FIRMWARE
 from ajpq.boards import BoardSpec
-from ajpq.boards.protocol import BoardNotResponding, EembcClient
+from ajpq.boards.protocol import (
+    CMD_LOAD_INPUT,
+    CMD_READ_OUTPUT,
+    BoardNotResponding,
+    EembcClient,
+    Frame,
+    Limits,
+    Link,
+    SerialLike,
+)
 from ajpq.boards.qemu_board import QemuBoard
+from ajpq.boards.session import Session
 
 pytestmark = pytest.mark.hil
 
@@ -96,6 +107,58 @@ def test_info_infer_and_benchmark(compiled: tuple, elf: Path, shapes: tuple, boa
         assert first.per_layer == second.per_layer
         session.quit()
         assert board.process is not None and board.process.wait(timeout=10) == 0
+
+
+class RecordingPort:
+    """Forwards to a serial port and keeps every request frame the host writes."""
+
+    def __init__(self, port: SerialLike) -> None:
+        self.port = port
+        self.portstr = getattr(port, "portstr", None)
+        self.requests: list[Frame] = []
+
+    @property
+    def timeout(self) -> float | None:
+        return self.port.timeout
+
+    @timeout.setter
+    def timeout(self, value: float | None) -> None:
+        self.port.timeout = value
+
+    def write(self, data: bytes) -> int | None:
+        self.requests.append(Frame.decode(data[1:-1]))
+        return self.port.write(data)
+
+    def read(self, size: int = 1) -> bytes:
+        return self.port.read(size)
+
+    def reset_input_buffer(self) -> None:
+        self.port.reset_input_buffer()
+
+    def close(self) -> None:
+        self.port.close()
+
+
+def test_host_uses_the_frame_size_the_board_reports(
+    compiled: tuple, elf: Path, shapes: tuple
+) -> None:
+    graph, _ = compiled
+    blank = np.full((3, *SIZE), 0xFF, np.uint8)  # no 0x00: the longest COBS blocks
+    with QemuBoard(elf) as board:
+        assert board.port is not None
+        port = RecordingPort(board.port)
+        session = Session(Link(port, url=board.url), *shapes)
+        assert session.info()["max_body"] == 512
+        assert session.link.limits == Limits(512, 508, 127, 63)
+        for image in (blank, images(1, seed=3)[0]):
+            port.requests.clear()
+            assert np.array_equal(session.infer(image), graph.run(image[None])[0])
+            loads = [r for r in port.requests if r.cmd == CMD_LOAD_INPUT]
+            reads = [r for r in port.requests if r.cmd == CMD_READ_OUTPUT]
+            assert len(loads) == math.ceil(blank.size / 508) == 13
+            assert [len(r.body) for r in loads] == [512] * 12 + [4 + blank.size - 12 * 508]
+            assert len(reads) == math.ceil(int(np.prod(shapes[1])) / 127)
+        assert session.link.retries == 0
 
 
 def test_eembc_text_mode(compiled: tuple, elf: Path) -> None:

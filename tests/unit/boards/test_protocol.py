@@ -1,6 +1,7 @@
 """The binary serial protocol on the host: COBS, CRC, frames, and Link's retries against a
 fault-injecting fake serial port (the board side runs on QEMU in tests/hil)."""
 
+import math
 import struct
 
 import numpy as np
@@ -10,18 +11,23 @@ from ajpq.boards.protocol import (
     CMD_INFO,
     CMD_LOAD_INPUT,
     CMD_NAK,
+    CMD_READ_LAYERS,
+    CMD_READ_OUTPUT,
     CMD_RUN,
+    MAX_BODY,
     REPLY,
     BoardNotResponding,
     BoardProtocolError,
     EembcClient,
     Frame,
     FrameError,
+    Limits,
     Link,
     cobs_decode,
     cobs_encode,
     crc16,
 )
+from ajpq.boards.session import Session
 
 COBS_CASES = [
     b"",
@@ -83,6 +89,119 @@ def test_frame_decode_rejects_corrupted_crc() -> None:
         Frame.decode(cobs_encode(bytes(raw)))
     with pytest.raises(FrameError):
         Frame.decode(cobs_encode(b"\x01\x02\x03"))
+
+
+def test_frame_encode_takes_the_negotiated_body_size() -> None:
+    body = bytes(range(1, 256)) * 4  # 1020 bytes without a zero: several full COBS blocks
+    with pytest.raises(ValueError, match="at most 244 bytes, not 1020"):
+        Frame(1, CMD_LOAD_INPUT, body).encode()
+    wire = Frame(1, CMD_LOAD_INPUT, body).encode(max_body=1024)
+    assert len(wire) == 2 + 1024 + 5  # raw is 1024 bytes: 5 COBS blocks of <= 254
+    assert Frame.decode(wire[1:-1]) == Frame(1, CMD_LOAD_INPUT, body)
+
+
+@pytest.mark.parametrize(
+    ("max_body", "limits"),
+    [
+        (244, Limits(244, 200, 60, 30)),  # firmware before frames grew
+        (0, Limits(244, 200, 60, 30)),  # a size below the minimum falls back to it
+        (512, Limits(512, 508, 127, 63)),
+        (1024, Limits(1024, 1020, 255, 127)),
+    ],
+)
+def test_limits_for_a_reported_body(max_body: int, limits: Limits) -> None:
+    assert Limits.for_body(max_body) == limits
+
+
+class FakeBoard:
+    """A serial-port double of the server firmware with a given max frame body: answers
+    INFO, LOAD_INPUT, RUN, READ_OUTPUT, READ_LAYERS and, like the firmware, rejects a frame
+    or a LOAD_INPUT chunk larger than its limits."""
+
+    def __init__(self, max_body: int, inputs: int, outputs: int, layers: int) -> None:
+        self.limits = Limits.for_body(max_body)
+        self.inputs, self.outputs, self.layers = inputs, outputs, layers
+        self.pixels = bytearray(inputs)
+        self.timeout: float | None = None
+        self.requests: list[Frame] = []
+        self.outgoing = bytearray()
+        self.port = "socket://127.0.0.1:9"
+
+    def answer(self, request: Frame) -> bytes:
+        body = request.body
+        if len(body) > self.limits.max_body:
+            return b"\x01"  # the firmware's rx buffer overflows: bad frame
+        if request.cmd == CMD_INFO:
+            head = struct.pack(
+                "<HIIIHH", 1, 40, self.inputs, self.outputs, self.layers, self.limits.max_body
+            )
+            strings = b"".join(bytes([len(t)]) + t for t in (b"0.1.0", b"hash", b"fake", b"dwt"))
+            return b"\x00" + head + strings
+        if request.cmd == CMD_LOAD_INPUT:
+            if len(body) - 4 > self.limits.input_chunk:
+                return b"\x03"
+            (offset,) = struct.unpack_from("<I", body)
+            self.pixels[offset : offset + len(body) - 4] = body[4:]
+            return b"\x00"
+        if request.cmd == CMD_RUN:
+            return b"\x00" + struct.pack("<QII", 7, 7, 7)
+        if request.cmd == CMD_READ_OUTPUT:
+            offset, count = struct.unpack("<IH", body)
+            if count > self.limits.output_values:
+                return b"\x04"
+            return b"\x00" + struct.pack(f"<{count}i", *range(offset, offset + count))
+        first, count = struct.unpack("<HH", body)
+        if request.cmd != CMD_READ_LAYERS or count > self.limits.layer_entries:
+            return b"\x04"
+        return b"\x00" + struct.pack(f"<{2 * count}I", *range(2 * first, 2 * (first + count)))
+
+    def write(self, data: bytes) -> int:
+        request = Frame.decode(data[1:-1])
+        self.requests.append(request)
+        reply = Frame(request.seq, request.cmd | REPLY, self.answer(request))
+        self.outgoing += reply.encode(max_body=max(MAX_BODY, len(reply.body)))
+        return len(data)
+
+    def read(self, size: int = 1) -> bytes:
+        chunk = bytes(self.outgoing[:size])
+        del self.outgoing[:size]
+        return chunk
+
+    def reset_input_buffer(self) -> None:
+        self.outgoing.clear()
+
+    def close(self) -> None:
+        pass
+
+    def count(self, cmd: int) -> int:
+        return sum(request.cmd == cmd for request in self.requests)
+
+
+@pytest.mark.parametrize(
+    ("max_body", "loads", "reads", "layer_reads"),
+    [(244, 123, 22, 3), (512, 49, 11, 2), (1024, 25, 6, 1)],
+)
+def test_session_sizes_requests_from_the_reported_max_body(
+    max_body: int, loads: int, reads: int, layer_reads: int
+) -> None:
+    shape, outputs, layers = (3, 64, 128), 1280, 70
+    board = FakeBoard(max_body, inputs=3 * 64 * 128, outputs=outputs, layers=layers)
+    session = Session(Link(board, timeout_s=0.2), shape, (outputs,))
+    image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    session.load(image)
+    session.run()
+    output = session.read_output()
+    entries = session.read_layers()
+    chunk = board.limits.input_chunk
+    assert board.count(CMD_LOAD_INPUT) == math.ceil(image.size / chunk) == loads
+    assert board.count(CMD_READ_OUTPUT) == math.ceil(outputs / board.limits.output_values)
+    assert board.count(CMD_READ_OUTPUT) == reads
+    assert board.count(CMD_READ_LAYERS) == layer_reads
+    assert max(len(request.body) for request in board.requests) == min(chunk + 4, max_body)
+    assert bytes(board.pixels) == image.tobytes()
+    assert np.array_equal(output, np.arange(outputs))
+    assert [entry["count"] for entry in entries] == [80 * k for k in range(layers)]
+    assert session.link.retries == 0
 
 
 class FaultySerial:
