@@ -1,20 +1,23 @@
 """Fast cost model of the mcu backend: instructions, flash and RAM of a HwGraph, no compiler.
 
-Each node costs ``factor[kind] * work``: MACs for conv/linear (kinds ``pointwise``,
-``depthwise3x3``, ``conv3x3``, ... as in ``bench/mcu_skynet.py``), input elements for pools
-and output elements for data movement, plus ``decode`` instructions per weight for the
-Huffman weight decoder. The defaults were measured on QEMU -icount with the Cortex-M4 kernels;
-``calibrate`` re-measures them on a board with the self-test firmware and caches the fit by
-board id and firmware-source hash.
+Each node's count is a linear function of its features (``FEATURES``): the work (MACs for
+conv/linear, input elements for pools, output elements for data movement), the extra MACs of
+the Cortex-M4 conv kernel's depth padding to a multiple of 4, its im2col column gathering,
+the output elements requantized on the fast path (every channel's shift >= 33), on the fast
+path of a layer that also has slow channels, and on the slow path, and one call. The
+coefficients per kernel kind (``pointwise``, ``depthwise3x3``, ``conv3x3``, ... as in
+``bench/mcu_skynet.py``) form a ``CostTable``; ``decode`` is instructions per weight of the
+Huffman weight decoder. The defaults were measured on QEMU -icount with the M4 kernels;
+``fit_table`` re-fits them from per-layer counts measured on a board (the search does that at
+its start and after each whole-model measurement: ``ajpq.search.hardware``).
 """
 
 import hashlib
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.optimize import nnls
 
 from ajpq.backends.mcu.host import FIRMWARE
 from ajpq.backends.mcu.plan import plan
@@ -22,7 +25,10 @@ from ajpq.boards import BoardSpec, get
 from ajpq.graph.hwgraph import HwGraph, Node
 
 CODE_BYTES_ESTIMATE = 24 * 1024  # same as the compile step's flash check
-RUNTIME_RAM_BYTES = 1024
+RUNTIME_RAM_BYTES = 4096  # the server firmware: frame buffers (4 x 512 B) and its text buffer
+FAST_SHIFT = 33  # the M4 kernels' requantization fast path needs shift >= 33
+
+FEATURES = ("work", "padding", "columns", "requant_fast", "requant_mixed", "requant_slow", "node")
 
 # instructions per unit of work; measured on qemu-mps2-an386 (-icount) with the M4 kernels
 DEFAULT_FACTORS: dict[str, float] = {
@@ -41,6 +47,15 @@ DEFAULT_FACTORS: dict[str, float] = {
     "decode": 15.0,  # per weight, Huffman decode
 }
 
+CostTable = dict[str, list[float]]  # kind -> coefficients over FEATURES; "decode" -> [per weight]
+
+
+def default_table() -> CostTable:
+    width = len(FEATURES)
+    table = {kind: [factor] + [0.0] * (width - 1) for kind, factor in DEFAULT_FACTORS.items()}
+    table["decode"] = [DEFAULT_FACTORS["decode"]]
+    return table
+
 
 @dataclass
 class Cost:
@@ -55,7 +70,7 @@ class Cost:
 
 
 def kernel_kind(node: Node) -> str:
-    """The factor key of ``node``: conv kinds by kernel size and grouping, else the op."""
+    """The table key of ``node``: conv kinds by kernel size and grouping, else the op."""
     if node.op != "conv":
         return node.op
     kh, kw = node.arrays["weight"].shape[2:]
@@ -76,29 +91,52 @@ def node_work(node: Node, shapes: dict[str, tuple[int, ...]]) -> tuple[str, int,
     return kind, int(np.prod(node.shape)), 0
 
 
-def _factor(factors: dict[str, float], kind: str) -> float:
-    if kind in factors:
-        return factors[kind]
-    return factors["depthwise" if kind.startswith("depthwise") else "conv"]
+def node_features(node: Node, shapes: dict[str, tuple[int, ...]]) -> tuple[str, np.ndarray, int]:
+    """(kind, feature vector over FEATURES, weights) of one node."""
+    kind, work, weights = node_work(node, shapes)
+    values = dict.fromkeys(FEATURES, 0.0)
+    values["work"], values["node"] = float(work), 1.0
+    if node.op == "conv":
+        channels = node.shape[0]
+        positions = int(np.prod(node.shape[1:]))
+        taps = int(np.prod(node.arrays["weight"].shape[1:]))
+        if node.attrs.get("groups", 1) == 1:
+            depth = (taps + 3) // 4 * 4
+            values["padding"] = float(positions * channels * (depth - taps))
+            values["columns"] = float(positions * depth)
+        if "shift" in node.arrays:
+            fast = int((node.arrays["shift"].astype(np.int64) >= FAST_SHIFT).sum())
+            if fast == channels:
+                values["requant_fast"] = float(positions * channels)
+            else:
+                values["requant_mixed"] = float(positions * fast)
+                values["requant_slow"] = float(positions * (channels - fast))
+    return kind, np.array([values[f] for f in FEATURES]), weights
+
+
+def _coefficients(table: CostTable, kind: str) -> np.ndarray:
+    if kind not in table:
+        kind = "depthwise" if kind.startswith("depthwise") else "conv"
+    return np.asarray(table[kind], dtype=np.float64)
 
 
 def estimate(
     hw: HwGraph,
     board: "str | BoardSpec" = "qemu-mps2-an386",
-    factors: dict[str, float] | None = None,
+    table: CostTable | None = None,
 ) -> Cost:
     """Estimated instructions, latency (at the board's clock), flash and RAM of ``hw``."""
     spec = get(board)
-    table = {**DEFAULT_FACTORS, **(factors or {})}
+    table = {**default_table(), **(table or {})}
     shapes = {n.name: n.shape for n in hw.nodes}
     per_layer: dict[str, dict[str, Any]] = {}
     for node in hw.nodes[1:]:
-        kind, work, weights = node_work(node, shapes)
-        compute = _factor(table, kind) * work
-        decode = table["decode"] * weights
+        kind, features, weights = node_features(node, shapes)
+        compute = float(_coefficients(table, kind) @ features)
+        decode = table["decode"][0] * weights
         per_layer[node.name] = {
             "kind": kind,
-            "work": work,
+            "work": int(features[0]),
             "weights": weights,
             "count": compute + decode,
             "decode": decode,
@@ -129,7 +167,47 @@ def _model_bytes(hw: HwGraph) -> int:
     return total
 
 
-# ---- calibration on a board ---------------------------------------------------------------
+# ---- fitting the table to measurements ----------------------------------------------------
+def evidence(
+    graph: HwGraph, layer_counts: np.ndarray, decode_counts: np.ndarray
+) -> list[dict[str, Any]]:
+    """One JSON-able row per node from one measured inference (counts of the nodes after the
+    input, as the firmware reports them): kind, features, compute count, weights, decode."""
+    shapes = {n.name: n.shape for n in graph.nodes}
+    rows = []
+    for node, count, decode in zip(graph.nodes[1:], layer_counts, decode_counts, strict=True):
+        kind, features, weights = node_features(node, shapes)
+        rows.append(
+            {
+                "kind": kind,
+                "features": features.tolist(),
+                "compute": float(count) - float(decode),
+                "weights": weights,
+                "decode": float(decode),
+            }
+        )
+    return rows
+
+
+def fit_table(rows: list[dict[str, Any]]) -> CostTable:
+    """Non-negative least squares per kind over ``rows`` (from ``evidence``); kinds without
+    rows keep their defaults, ``decode`` is total decode over total weights."""
+    table = default_table()
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_kind.setdefault(row["kind"], []).append(row)
+    for kind, kind_rows in by_kind.items():
+        features = np.array([r["features"] for r in kind_rows], dtype=np.float64)
+        counts = np.array([r["compute"] for r in kind_rows], dtype=np.float64)
+        scale = np.maximum(features.max(axis=0), 1.0)  # conditioning only
+        solution, _ = nnls(features / scale, counts)
+        table[kind] = (solution / scale).tolist()
+    weights = sum(r["weights"] for r in rows)
+    if weights > 0:
+        table["decode"] = [sum(r["decode"] for r in rows) / weights]
+    return table
+
+
 def firmware_hash() -> str:
     """Hash of the firmware/ sources: a new kernel invalidates a calibration."""
     digest = hashlib.sha256()
@@ -137,67 +215,3 @@ def firmware_hash() -> str:
         digest.update(str(path.relative_to(FIRMWARE)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
-
-
-def fit_factors(
-    graph: HwGraph, layer_counts: np.ndarray, decode_counts: np.ndarray
-) -> dict[str, float]:
-    """Per-kind factors from measured per-node counts (one inference, nodes after the input):
-    total instructions of a kind over its total work; decode over all weights."""
-    shapes = {n.name: n.shape for n in graph.nodes}
-    work: dict[str, float] = {}
-    spent: dict[str, float] = {}
-    weights = decode = 0.0
-    for node, count, dec in zip(graph.nodes[1:], layer_counts, decode_counts, strict=True):
-        kind, units, node_weights = node_work(node, shapes)
-        work[kind] = work.get(kind, 0.0) + units
-        spent[kind] = spent.get(kind, 0.0) + float(count) - float(dec)
-        weights, decode = weights + node_weights, decode + float(dec)
-    fitted = {kind: spent[kind] / work[kind] for kind in work if work[kind] > 0}
-    if weights > 0:
-        fitted["decode"] = decode / weights
-    return fitted
-
-
-def calibrate(
-    board: "str | BoardSpec",
-    out_dir: "str | Path",
-    graph: HwGraph | None = None,
-    images: np.ndarray | None = None,
-    timeout_s: float = 600.0,
-) -> dict[str, float]:
-    """Factors for ``board``: measured with the self-test firmware on ``graph`` (by default a
-    small random Skynet) and cached in ``out_dir`` by board id and firmware hash."""
-    spec = get(board)
-    cache = Path(out_dir) / f"mcu-factors-{spec.id}-{firmware_hash()}.json"
-    if cache.exists():
-        return {str(k): float(v) for k, v in json.loads(cache.read_text()).items()}
-    if graph is None:
-        graph = _calibration_graph()
-    if images is None:
-        shape = graph.nodes[0].shape
-        images = np.random.default_rng(0).integers(0, 256, (1, *shape), dtype=np.uint8)
-    from ajpq.backends.mcu import compile
-
-    artifact = compile(graph, spec, Path(out_dir) / f"calibrate-{spec.id}", firmware=False)
-    result = artifact.run_selftest(images, timeout_s=timeout_s)
-    fitted = {
-        **DEFAULT_FACTORS,
-        **fit_factors(graph, result.layer_counts[0], result.decode_counts[0]),
-    }
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps(fitted, indent=1))
-    return fitted
-
-
-def _calibration_graph() -> HwGraph:
-    import torch
-
-    from ajpq.graph.lower import lower
-    from ajpq.models.skynet import skynet
-    from ajpq.quant.policy import Policy
-    from ajpq.quant.quantize import quantize
-
-    torch.manual_seed(0)
-    model = skynet(0.25, (32, 64))
-    return lower(quantize(model, Policy.from_sparsity(model, 0.3, bits=[8, 6, 4])))

@@ -34,6 +34,13 @@ from ajpq.search.budget import Budget, SearchConfig
 from ajpq.search.candidates import Candidate, SearchResult
 from ajpq.search.controllers import action_wall, check_feasible, decode_action
 from ajpq.search.env import LayerEnv
+from ajpq.search.hardware import (
+    BoardLost,
+    HardwareLoop,
+    HardwareRecord,
+    hardware_table,
+    sweep_graphs,
+)
 from ajpq.search.space import LatencyModel, SearchSpace, shadow_graph
 from ajpq.train import evaluate, train
 
@@ -42,26 +49,31 @@ BEST_QMODEL = "best_qmodel.pt"
 Objective = Callable[[Policy], float]  # a policy's accuracy, in place of the QAT fine-tune
 
 
-def latency_model(
-    backend: str, board: str, factors: dict[str, float] | None = None
-) -> LatencyModel:
+def latency_model(backend: str, board: str) -> LatencyModel:
     module = get_backend(backend)
     if not hasattr(module, "estimate"):
         raise AjpqError(f"the {backend} backend has no estimate(); pick one that has")
-    if factors is not None:
-        return lambda graph: float(module.estimate(graph, board, factors=factors).latency_s)
     return lambda graph: float(module.estimate(graph, board).latency_s)
 
 
-def calibrated_factors(backend: str, board: str, out_dir: Path) -> dict[str, float]:
-    """The mcu estimate's factors measured on ``board`` (cached in ``out_dir``)."""
+def hardware_loop(
+    model: nn.Module, backend: str, board: str, out: Path, image: np.ndarray, shown: bool,
+    config: SearchConfig,
+) -> HardwareLoop:  # fmt: skip
+    """The board in the loop, calibrated (SearchConfig.calibrate: mcu backend only)."""
     if backend != "mcu":
         raise AjpqError(
             f"SearchConfig.calibrate needs the mcu backend, not {backend}; set calibrate=False"
         )
-    from ajpq.backends.mcu.estimate import calibrate
-
-    return calibrate(board, out_dir)
+    loop = HardwareLoop(board, out, image, console=Console(stderr=True, quiet=not shown))
+    try:
+        loop.calibrate(sweep_graphs(model, config.act_bits))
+    except BoardLost as exc:
+        raise BoardLost(
+            f"{exc}; the calibration sweep did not finish and no episode ran: reconnect the "
+            "board and run the search again"
+        ) from None
+    return loop
 
 
 def fingerprint(**settings: Any) -> str:
@@ -88,6 +100,7 @@ class Episodes:
         self.latency: LatencyModel = setup["latency"]
         self.train_data, self.val_data = setup["train"], setup["val"]
         self.seed, self.out_dir = setup["seed"], setup["out_dir"]
+        self.hardware: HardwareLoop | None = setup.get("hardware")
         self.state: checkpoint.SearchState | None = None
         self.on_candidate = lambda candidate: None
         self.objective = objective
@@ -106,15 +119,29 @@ class Episodes:
         accuracy = self.fine_tune(qmodel) if qmodel is not None else self.objective(policy)
         reward = self.config.reward_scale * (accuracy - self.state.base_accuracy)
         best = max((c.accuracy for c in self.state.candidates), default=-math.inf)
-        candidate = Candidate(
-            policy, accuracy, cost.weight_bytes, cost.bops, latency, None,
-            self.state.episodes_done, reward,
-        )  # fmt: skip
+        episode = self.state.episodes_done
+        measured = None
         if accuracy > best and qmodel is not None:
-            save_best(qmodel, candidate.episode, self.out_dir)
+            save_best(qmodel, episode, self.out_dir)
+            measured = self.measure(qmodel, episode)
+        candidate = Candidate(
+            policy, accuracy, cost.weight_bytes, cost.bops, latency, measured, episode, reward
+        )
         self.state.candidates.append(candidate)
         self.on_candidate(candidate)
         return reward
+
+    def measure(self, qmodel: QuantModel, episode: int) -> float | None:
+        """A new best candidate on the board (when it is in the loop): seconds at its clock
+        (under QEMU an instruction-count proxy); the cost table is re-fitted with it."""
+        if self.hardware is None:
+            return None
+        assert self.state is not None
+        record = self.hardware.measure(
+            lower(qmodel.eval()), "candidate", f"episode-{episode}", episode
+        )
+        self.state.hardware.append(record)
+        return record.measured / self.hardware.spec.clock_hz
 
     def fine_tune(self, qmodel: QuantModel) -> float:
         result = train(
@@ -219,12 +246,16 @@ def search(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     space = SearchSpace.of(model)
-    factors = calibrated_factors(backend, board, out) if config.calibrate else None
-    check_feasible(space, budget, config, latency_model(backend, board, factors))
+    hardware = None
+    if config.calibrate:
+        hardware = hardware_loop(model, backend, board, out, val.images[0], progress, config)
+    latency = hardware.latency if hardware is not None else latency_model(backend, board)
+    check_feasible(space, budget, config, latency)
     setup = {
         "budget": budget,
         "config": config,
-        "latency": latency_model(backend, board, factors),
+        "latency": latency,
+        "hardware": hardware,
         "train": train.subset(np.arange(min(len(train), config.train_images))),
         "val": val.subset(np.arange(min(len(val), config.val_images))),
         "seed": seed,
@@ -240,10 +271,17 @@ def search(
     remaining = episodes - runner.state.episodes_done
     callback = CheckpointAfterEpisode(runner)
     if remaining > 0:
-        run_episodes(runner, agent, callback, episodes, remaining, progress)
+        try:
+            run_episodes(runner, agent, callback, episodes, remaining, progress)
+        except BoardLost as exc:
+            raise BoardLost(
+                f"{exc}; the checkpoint in {out} keeps the {runner.state.episodes_done} "
+                "finished episodes: reconnect the board and run the search again with "
+                "resume=True (ajpq search --resume)"
+            ) from None
     callback.model = agent
     callback.save()
-    return result(model, runner, out)
+    return result(model, runner, out, progress)
 
 
 def start(runner: Episodes, env: LayerEnv, key: str, resume: bool, seed: int) -> Any:
@@ -259,6 +297,8 @@ def start(runner: Episodes, env: LayerEnv, key: str, resume: bool, seed: int) ->
             "config, backend, board or seed); resume with the same ones or use a new out_dir"
         )
     runner.state = state
+    if runner.hardware is not None:
+        runner.hardware.restore(list(state.hardware))
     agent = AGENTS[runner.config.agent].load(agent_path, env=env, device="cpu")
     agent.load_replay_buffer(replay_path)
     return agent
@@ -291,7 +331,7 @@ def run_episodes(
         )
 
 
-def result(model: nn.Module, runner: Episodes, out: Path) -> SearchResult:
+def result(model: nn.Module, runner: Episodes, out: Path, shown: bool) -> SearchResult:
     assert runner.state is not None
     candidates = list(runner.state.candidates)
     if not candidates:
@@ -306,5 +346,9 @@ def result(model: nn.Module, runner: Episodes, out: Path) -> SearchResult:
         runner.fine_tune(qmodel)
     best.policy.save(out / "best_policy.json")
     (out / "candidates.json").write_text(json.dumps([c.to_dict() for c in candidates], indent=1))
-    graph: HwGraph = lower(qmodel)
-    return SearchResult(candidates, best.policy, qmodel, graph)
+    records: list[HardwareRecord] = runner.hardware.records if runner.hardware else []
+    if records:
+        (out / "hardware.json").write_text(json.dumps([r.to_dict() for r in records], indent=1))
+        Console(stderr=True, quiet=not shown).print(hardware_table(records))
+    graph: HwGraph = lower(qmodel.eval())
+    return SearchResult(candidates, best.policy, qmodel, graph, records)

@@ -1,6 +1,6 @@
 """What the search records: every evaluated policy (a Candidate) and the SearchResult."""
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ajpq.graph.hwgraph import HwGraph
@@ -47,6 +47,7 @@ class SearchResult:
     best_policy: Policy
     best_qmodel: QuantModel
     best_graph: HwGraph
+    hardware: list[Any] = field(default_factory=list)  # HardwareRecord: board measurements
 
     @property
     def best(self) -> Candidate:

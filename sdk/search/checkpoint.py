@@ -13,6 +13,7 @@ from typing import Any
 
 from ajpq.errors import AjpqError
 from ajpq.search.candidates import Candidate
+from ajpq.search.hardware import HardwareRecord
 
 STATE = "state.json"
 
@@ -22,6 +23,7 @@ class SearchState:
     fingerprint: str  # settings that must not change across a resume
     base_accuracy: float
     candidates: list[Candidate] = field(default_factory=list)
+    hardware: list[HardwareRecord] = field(default_factory=list)  # candidates measured on board
 
     @property
     def episodes_done(self) -> int:
@@ -41,6 +43,7 @@ def save(out_dir: Path, agent: Any, state: SearchState) -> None:
         "agent": agent_path.name,
         "replay": replay_path.name,
         "candidates": [c.to_dict() for c in state.candidates],
+        "hardware": [r.to_dict() for r in state.hardware],
     }
     temporary = out_dir / (STATE + ".tmp")
     temporary.write_text(json.dumps(body, indent=1))
@@ -61,6 +64,7 @@ def load(out_dir: Path) -> tuple[SearchState, Path, Path] | None:
             raw["fingerprint"],
             float(raw["base_accuracy"]),
             [Candidate.from_dict(c) for c in raw["candidates"]],
+            [HardwareRecord.from_dict(r) for r in raw.get("hardware", [])],
         )
         return state, out_dir / raw["agent"], out_dir / raw["replay"]
     except (OSError, ValueError, KeyError, TypeError) as exc:

@@ -3,7 +3,7 @@ importance, and a fast cost of any policy (a weightless "shadow" HwGraph, no QAT
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from torch import nn
@@ -33,6 +33,7 @@ class SearchSpace:
     specs: list[LayerSpec]
     importance: dict[str, np.ndarray]  # the one criterion: L1 norm after BN folding
     features: np.ndarray  # (layers, 8) static HAQ features, each column scaled to [0, 1]
+    requant8: dict[str, np.ndarray] = field(default_factory=dict)  # per-channel M at 8 bits
 
     @classmethod
     def of(cls, model: nn.Module, input_size: tuple[int, int] | None = None) -> "SearchSpace":
@@ -40,7 +41,8 @@ class SearchSpace:
         specs = layer_specs(model, input_size)
         by_name = {op.name: op for op in ops}
         importance = {s.name: op_importance(by_name[s.name]) for s in specs}
-        return cls(ops, specs, importance, _static_features(specs, by_name))
+        features = _static_features(specs, by_name)
+        return cls(ops, specs, importance, features, requant_factors(model, input_size))
 
     @property
     def names(self) -> list[str]:
@@ -74,6 +76,28 @@ def _static_features(specs: list[LayerSpec], by_name: dict[str, FloatOp]) -> np.
     return table / np.maximum(table.max(axis=0), 1e-12)
 
 
+def requant_factors(model: nn.Module, input_size: tuple[int, int] | None) -> dict[str, np.ndarray]:
+    """Each requantizing layer's real factors M = s_in * s_w / s_out per output channel, with
+    8-bit weights: the shadow graph derives its shifts from them (they decide the kernels'
+    requantization path, see ajpq.backends.mcu.estimate)."""
+    from ajpq.graph.lower import lower
+    from ajpq.quant.quantize import quantize
+
+    graph = lower(quantize(model, Policy.uniform(model, 8, 8, input_size)))
+    return {
+        node.name: node.arrays["multiplier"] * np.exp2(-node.arrays["shift"].astype(np.float64))
+        for node in graph.nodes
+        if "shift" in node.arrays
+    }
+
+
+def shadow_shifts(factors8: np.ndarray, bits: np.ndarray) -> np.ndarray:
+    """Shifts at ``bits``: a b-bit weight scale is 127 / (2^(b-1) - 1) times the 8-bit one, and
+    a factor M is held as a multiplier in [2^30, 2^31) times 2^-shift."""
+    real = factors8 * 127.0 / (np.exp2(bits.astype(np.float64) - 1) - 1)
+    return (30 - np.floor(np.log2(real))).astype(np.int8)
+
+
 def shadow_graph(space: SearchSpace, policy: Policy) -> HwGraph:
     """The pruned HwGraph ``lower`` would build for ``policy``, with zero weights: the same
     shapes, bit-widths, summary() and backend estimate, at no cost of quantization."""
@@ -97,6 +121,9 @@ def shadow_graph(space: SearchSpace, policy: Policy) -> HwGraph:
                 "bias": np.zeros(shape[0], np.int32),
                 "weight_bits": np.asarray(policy.layers[op.name].weight_bits)[kept],
             }
+            if op.name in space.requant8:
+                bits = arrays["weight_bits"]
+                arrays["shift"] = shadow_shifts(space.requant8[op.name][kept], bits)
             if op.kind == "conv":
                 attrs["groups"] = shape[0] if depthwise else 1
         nodes.append(

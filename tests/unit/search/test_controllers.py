@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import ajpq
-from ajpq.backends.mcu.estimate import DEFAULT_FACTORS, estimate, fit_factors
+from ajpq.backends.mcu.estimate import FEATURES, default_table, estimate, evidence, fit_table
 from ajpq.search import Budget, BudgetInfeasible, SearchConfig
 from ajpq.search.controllers import LayerAction, action_wall, build_policy, ladder
 from ajpq.search.space import SearchSpace, policy_cost, shadow_graph
@@ -77,13 +77,21 @@ def test_estimate_counts_are_positive_and_grow_with_macs() -> None:
     assert macs[1] > macs[0] and counts[1] > counts[0]
 
 
-def test_fit_factors_recovers_the_factors_that_made_the_counts(space, model) -> None:
-    graph = shadow_graph(space, ajpq.Policy.from_sparsity(model, 0.3, bits=[8, 6, 4]))
-    factors = {**DEFAULT_FACTORS, "pointwise": 3.0, "depthwise3x3": 7.5, "decode": 20.0}
-    cost = estimate(graph, "qemu-mps2-an386", factors)
-    layers = list(cost.per_layer.values())
-    fitted = fit_factors(
-        graph, np.array([x["count"] for x in layers]), np.array([x["decode"] for x in layers])
-    )
-    for kind in ("pointwise", "depthwise3x3", "maxpool", "concat", "reorg", "decode"):
-        assert fitted[kind] == pytest.approx(factors[kind])
+def test_fit_table_recovers_the_table_that_made_the_counts(space, model) -> None:
+    truth = default_table()
+    truth["pointwise"] = [1.1, 0.9, 13.0, 22.0, 45.0, 55.0, 300.0]
+    truth["depthwise3x3"] = [7.2, 0.0, 0.0, 2.0, 12.0, 20.0, 150.0]
+    truth["decode"] = [17.0]
+    assert len(truth["pointwise"]) == len(FEATURES)
+    rows = []
+    for sparsity, bits in ((0.0, [8]), (0.2, [2]), (0.5, [4, 3, 2]), (0.7, [8, 2])):
+        graph = shadow_graph(space, ajpq.Policy.from_sparsity(model, sparsity, bits=bits))
+        layers = list(estimate(graph, "qemu-mps2-an386", truth).per_layer.values())
+        counts = np.array([x["count"] for x in layers])
+        rows += evidence(graph, counts, np.array([x["decode"] for x in layers]))
+    fitted = fit_table(rows)
+    held_out = shadow_graph(space, ajpq.Policy.from_sparsity(model, 0.3, bits=[8, 6, 4]))
+    expected = estimate(held_out, "qemu-mps2-an386", truth).count
+    assert estimate(held_out, "qemu-mps2-an386", fitted).count == pytest.approx(expected)
+    assert fitted["decode"] == pytest.approx([17.0])
+    assert fitted["maxpool"] == pytest.approx(truth["maxpool"], abs=1e-9)
