@@ -96,30 +96,59 @@ def search_command(
     n_val: Annotated[int, typer.Option(help="synthetic validation images")] = 300,
     resume: Annotated[bool, typer.Option(help="continue a checkpointed search")] = False,
     seed: Annotated[int, typer.Option()] = 0,
+    board_in_loop: Annotated[
+        bool, typer.Option(help="mcu: calibrate on the board, measure new bests there")
+    ] = True,
+    with_baselines: Annotated[
+        bool, typer.Option("--baselines", help="also the 5 baselines; table + pareto.png")
+    ] = False,
+    train_images: Annotated[int, typer.Option(help="QAT subset per episode")] = 2000,
+    qat_seconds: Annotated[float, typer.Option(help="QAT cap per episode")] = 120.0,
 ) -> None:
     """AJPQ: search per-channel bit-widths (0 = pruned) within a budget; checkpointed."""
     import ajpq
     from ajpq.models.checkpoint import load_model
+    from ajpq.search import SearchConfig, baselines, pareto_plot, report_table
 
     model, _ = load_model(checkpoint)
     train_set, val_set = ajpq.data.aerial(n_train, n_val, input_size=model.input_size, seed=seed)
+    budget = ajpq.Budget(weight_bytes=weight_bytes, latency=latency, bops=bops)
+    config = SearchConfig(
+        calibrate=board_in_loop and backend == "mcu",
+        train_images=train_images,
+        qat_seconds=qat_seconds,
+    )
     result = ajpq.search(
         model,
         train_set,
         val_set,
         backend=backend,
         board=board,
-        budget=ajpq.Budget(weight_bytes=weight_bytes, latency=latency, bops=bops),
+        budget=budget,
         episodes=episodes,
         out_dir=out_dir,
         seed=seed,
         resume=resume,
+        config=config,
     )
+    if with_baselines:
+        found = baselines(
+            model, train_set, val_set, budget, backend=backend, board=board, config=config,
+            out_dir=out_dir / "baselines", seed=seed, cost_table=result.cost_table,
+        )  # fmt: skip
+        console.print(report_table(result.candidates, found))
+        pareto_plot(result.candidates, found, out_dir / "pareto.png")
     best = result.best
     console.print(
         f"{len(result.candidates)} candidates; best IoU {best.accuracy:.4f} at "
         f"{best.weight_bytes:,} weight bytes, {best.bops:,} BOPs, estimated "
-        f"{best.estimated_latency * 1e3:.2f} ms; policy and model in {out_dir}"
+        f"{best.estimated_latency * 1e3:.2f} ms"
+        + (
+            f", measured {best.measured_latency * 1e3:.2f} ms at the board clock"
+            if best.measured_latency is not None
+            else ""
+        )
+        + f"; policy and model in {out_dir}"
     )
 
 
@@ -329,7 +358,8 @@ def demo(
     fresh: Annotated[bool, typer.Option(help="ignore cached data and model")] = False,
     quick: Annotated[bool, typer.Option(help="tiny sizes, for a smoke test")] = False,
 ) -> None:
-    """The main job: data, fp32 training, mixed-policy QAT, lowering, golden check, report."""
+    """The main job: data, fp32 Skynet, AJPQ search with the board in the loop and baselines,
+    QAT, MCU board (IoU from its outputs) and FINN estimates, a summary table and report."""
     from ajpq.demo import DemoConfig, run_demo
 
     config = DemoConfig.quick() if quick else DemoConfig()
@@ -345,12 +375,11 @@ def main() -> None:
         sys.exit(2)
     except typer.Abort:
         sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except Exception as exc:  # usage errors (typer's click, vendored or not): message, no trace
+        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            sys.exit(code)
         raise
 
 

@@ -31,11 +31,11 @@ def _short(value: float) -> str:
 def cells(row: dict[str, Any], fp32_bytes: int) -> list[str]:
     def get(key: str, fmt: str) -> str:
         if row.get(key) is None:
-            return "-"
+            return "n/a"
         over = " (over)" if "finn_error" in row and key.startswith("finn_") else ""
         return fmt.format(row[key]) + over
 
-    board = "-"
+    board = "n/a"
     if "board_mean_iou" in row:
         same = "" if row["board_equals_golden"] else " DIFFERS"
         board = f"{row['board_mean_iou']:.4f} ({row['board_images']}){same}"
@@ -46,9 +46,9 @@ def cells(row: dict[str, Any], fp32_bytes: int) -> list[str]:
         f"{fp32_bytes / row['weight_bytes']:.1f}x",
         get("flash_bytes", "{:,}"),
         get("peak_arena_bytes", "{:,}"),
-        _short(row["board_count"]) if "board_count" in row else "-",
+        _short(row["board_count"]) if "board_count" in row else "n/a",
         board,
-        "does not fit" if "finn_error" in row else get("finn_fps", "{:,.0f}"),
+        get("finn_fps", "{:,.1f}"),
         get("finn_lut", "{:,.0f}"),
         get("finn_bram18", "{:,.0f}"),
         get("finn_dsp", "{:,.0f}"),
@@ -65,11 +65,18 @@ def verdict(rows: list[dict[str, Any]]) -> str:
     loss = (int8["mean_iou"] - ajpq["mean_iou"]) * 100
     ok = smaller and loss <= 1.0
     ratio = int8["weight_bytes"] / ajpq["weight_bytes"]
+    source = ""
+    if "mean_iou_source" in ajpq:
+        same = "equal to" if ajpq["board_equals_golden"] else "DIFFERENT FROM"
+        source = (
+            f"; AJPQ IoU from the board's outputs ({ajpq['mean_iou_source']}), "
+            f"{same} the golden executor's {ajpq['golden_mean_iou']:.4f}"
+        )
     return (
         f"AJPQ {'meets' if ok else 'MISSES'} the goal: {ajpq['weight_bytes']:,} vs "
         f"{int8['weight_bytes']:,} weight bytes ({ratio:.1f}x "
         f"smaller), IoU {ajpq['mean_iou']:.4f} vs int8 {int8['mean_iou']:.4f} "
-        f"({loss:+.2f} points lost; goal: smaller at <= 1 point)"
+        f"({loss:+.2f} points lost; goal: smaller at <= 1 point){source}"
     )
 
 
@@ -95,12 +102,14 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
     lines += ["| " + " | ".join(cells(row, rows[0]["weight_bytes"])) + " |" for row in rows]
     lines += [
         "",
-        "mean IoU: golden integer executor on all validation images (fp32: PyTorch). "
+        "mean IoU: golden integer executor on all validation images (fp32: PyTorch; AJPQ: "
+        "decoded from the outputs the board sent back, on all validation images). "
+        "n/a: fp32 is not deployed. "
         "board IoU: boxes decoded from outputs read back from the board over serial "
         "(number of images in brackets). M4 instr/inf: instructions per inference on "
         "the QEMU Cortex-M4 (-icount), not cycles. FINN: ultra96-v2 estimates at 200 MHz; "
-        "'does not fit' shows the resources of the smallest (fully folded) design, "
-        "marked (over).",
+        "(over): the model does not fit even fully folded (every PE/SIMD = 1); the row shows "
+        "that smallest design's fps and resources.",
         "",
         "![Pareto plot](pareto.png)",
         "",

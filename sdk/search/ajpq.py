@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from stable_baselines3 import DDPG, TD3
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.noise import NormalActionNoise
 from torch import nn
 
@@ -49,10 +50,13 @@ BEST_QMODEL = "best_qmodel.pt"
 Objective = Callable[[Policy], float]  # a policy's accuracy, in place of the QAT fine-tune
 
 
-def latency_model(backend: str, board: str) -> LatencyModel:
+def latency_model(backend: str, board: str, table: dict | None = None) -> LatencyModel:
+    """The backend's latency estimate; ``table``: an mcu cost table fitted on the board."""
     module = get_backend(backend)
     if not hasattr(module, "estimate"):
         raise AjpqError(f"the {backend} backend has no estimate(); pick one that has")
+    if table is not None:
+        return lambda graph: float(module.estimate(graph, board, table).latency_s)
     return lambda graph: float(module.estimate(graph, board).latency_s)
 
 
@@ -191,7 +195,7 @@ def make_agent(env: LayerEnv, config: SearchConfig, seed: int) -> Any:
     if config.agent not in AGENTS:
         raise AjpqError(f"unknown agent '{config.agent}'; choose one of {sorted(AGENTS)}")
     layers = len(env.space.specs)
-    return AGENTS[config.agent](
+    agent = AGENTS[config.agent](
         "MlpPolicy",
         env,
         learning_rate=config.learning_rate,
@@ -208,6 +212,13 @@ def make_agent(env: LayerEnv, config: SearchConfig, seed: int) -> Any:
         device="cpu",
         verbose=0,
     )
+    return quiet(agent)
+
+
+def quiet(agent: Any) -> Any:
+    """No stable-baselines3 log output (its default logger also makes a folder in /tmp)."""
+    agent.set_logger(Logger(folder=None, output_formats=[]))
+    return agent
 
 
 def progress_bar(enabled: bool) -> Progress:
@@ -247,6 +258,8 @@ def search(
     out.mkdir(parents=True, exist_ok=True)
     space = SearchSpace.of(model)
     hardware = None
+    if budget.latency is None:  # bytes and BOPs need no board: fail before calibrating
+        check_feasible(space, budget, config, latency_model(backend, board))
     if config.calibrate:
         hardware = hardware_loop(model, backend, board, out, val.images[0], progress, config)
     latency = hardware.latency if hardware is not None else latency_model(backend, board)
@@ -299,7 +312,7 @@ def start(runner: Episodes, env: LayerEnv, key: str, resume: bool, seed: int) ->
     runner.state = state
     if runner.hardware is not None:
         runner.hardware.restore(list(state.hardware))
-    agent = AGENTS[runner.config.agent].load(agent_path, env=env, device="cpu")
+    agent = quiet(AGENTS[runner.config.agent].load(agent_path, env=env, device="cpu"))
     agent.load_replay_buffer(replay_path)
     return agent
 
@@ -351,4 +364,5 @@ def result(model: nn.Module, runner: Episodes, out: Path, shown: bool) -> Search
         (out / "hardware.json").write_text(json.dumps([r.to_dict() for r in records], indent=1))
         Console(stderr=True, quiet=not shown).print(hardware_table(records))
     graph: HwGraph = lower(qmodel.eval())
-    return SearchResult(candidates, best.policy, qmodel, graph, records)
+    table = runner.hardware.table if runner.hardware else None
+    return SearchResult(candidates, best.policy, qmodel, graph, records, table)

@@ -121,13 +121,15 @@ def baselines(
     out_dir: str | Path = "build/ajpq-baselines",
     seed: int = 0,
     names: Sequence[str] | None = None,
+    cost_table: dict[str, list[float]] | None = None,
 ) -> list[Candidate]:
     """Evaluate the baselines (``BASELINES``) at ``budget`` with the search's own fine-tune and
-    cost; writes ``out_dir/baselines.json``. Each Candidate has ``name`` and ``feasible``."""
+    cost (pass the search's ``result.cost_table`` for its board-calibrated latency); writes
+    ``out_dir/baselines.json``. Each Candidate has ``name`` and ``feasible``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     space = SearchSpace.of(model)
-    latency = latency_model(backend, board)
+    latency = latency_model(backend, board, cost_table)
     setup = {
         "budget": budget,
         "config": config,

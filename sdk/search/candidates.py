@@ -48,6 +48,7 @@ class SearchResult:
     best_qmodel: QuantModel
     best_graph: HwGraph
     hardware: list[Any] = field(default_factory=list)  # HardwareRecord: board measurements
+    cost_table: dict[str, list[float]] | None = None  # mcu: the table fitted on the board
 
     @property
     def best(self) -> Candidate:

@@ -9,7 +9,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 def test_readme_python_example_runs(capsys, tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)  # the example builds into ./build/readme
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     namespace: dict = {}
     for block in blocks:
         exec(compile(block, str(README), "exec"), namespace)
@@ -18,3 +18,8 @@ def test_readme_python_example_runs(capsys, tmp_path, monkeypatch) -> None:
     assert namespace["y"].tolist() == namespace["outputs"][0].tolist()
     assert namespace["m"].unit == "instructions" and namespace["m"].count > 0
     assert "(4, 10, 4, 8)" in capsys.readouterr().out
+    res = namespace["res"]
+    assert [c.episode for c in res.candidates] == [0, 1]
+    assert all(c.weight_bytes <= 1500 for c in res.candidates)
+    assert res.best.measured_latency is not None
+    assert [r.kind for r in res.hardware][:4] == ["calibration"] * 4

@@ -74,3 +74,10 @@ def test_compile_for_an_unknown_board(graph_file: Path, tmp_path: Path) -> None:
     result = ajpq_cli("compile", str(graph_file), "--board", "nope", "-o", str(tmp_path))
     assert result.returncode == 2
     assert "unknown board 'nope'; known boards: nrf52840-dk, nucleo-h743zi" in result.stderr
+
+
+def test_an_unknown_option_is_one_line_and_exit_2() -> None:
+    result = ajpq_cli("demo", "--out", "x")
+    assert result.returncode == 2
+    assert "No such option: --out" in result.stderr
+    assert "Traceback" not in result.stderr and "│" not in result.stderr

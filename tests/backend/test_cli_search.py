@@ -1,0 +1,62 @@
+"""`ajpq search` from the command line: the board in the loop, --baselines with the table and
+the Pareto plot, --resume, and an impossible budget as one sentence with exit status 2."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def ajpq_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ajpq.cli", *args], capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    for tool in ("gcc", "arm-none-eabi-gcc", "qemu-system-arm"):
+        if shutil.which(tool) is None:
+            if request.config.getoption("--strict-hardware"):
+                pytest.fail(f"{tool} is missing")
+            pytest.skip(f"{tool} is missing (run make setup)")
+    path = tmp_path_factory.mktemp("cli") / "skynet.pt"
+    trained = ajpq_cli(
+        "train", "-o", str(path), "--width", "0.125", "--size", "32x64", "--n-train", "32",
+        "--n-val", "16", "--epochs", "1",
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    return path
+
+
+SMALL = ("--n-train", "32", "--n-val", "16", "--train-images", "32", "--qat-seconds", "10")
+
+
+def test_search_with_baselines_and_the_board_in_the_loop(checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "search"
+    args = ("search", str(checkpoint), "--weight-bytes", "1500", "-o", str(out), *SMALL)
+    first = ajpq_cli(*args, "--episodes", "1", "--baselines")
+    assert first.returncode == 0, first.stderr
+    assert "1 candidates; best IoU" in first.stdout and "measured" in first.stdout
+    assert (out / "pareto.png").stat().st_size > 0
+    names = [c["name"] for c in json.loads((out / "baselines" / "baselines.json").read_text())]
+    assert names == ["uniform-8", "uniform-4", "deep-compression", "haq", "amc"]
+    kinds = [r["kind"] for r in json.loads((out / "hardware.json").read_text())]
+    assert kinds == ["calibration"] * 4 + ["candidate"]
+    resumed = ajpq_cli(*args, "--episodes", "2", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    state = json.loads((out / "state.json").read_text())
+    assert [c["episode"] for c in state["candidates"]] == [0, 1]
+
+
+def test_an_impossible_budget_is_one_sentence(checkpoint: Path, tmp_path: Path) -> None:
+    result = ajpq_cli(
+        "search", str(checkpoint), "--weight-bytes", "10", "-o", str(tmp_path), *SMALL,
+        "--no-board-in-loop",
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "the smallest policy in the search space" in result.stderr
+    assert "Traceback" not in result.stderr
