@@ -53,6 +53,7 @@ def _config(spec: BoardSpec, out_dir: Path, clock_ns: float, folding_file: Path 
         board=spec.extra.get("finn", {}).get("board"),
         folding_config_file=folding_file,
         generate_outputs=[DataflowOutputType.ESTIMATE_REPORTS],
+        standalone_thresholds=True,
     )
 
 

@@ -53,6 +53,7 @@ def write_build_dir(
         "shell_flow_type": finn.get("shell", "vivado_zynq").replace("zynq_iodma", "vivado_zynq"),
         "folding_config_file": "folding_config.json",
         "auto_fifo_depths": True,
+        "standalone_thresholds": True,  # as converted here (Thresholding layers)
         "steps": VIVADO_STEPS,
         "generate_outputs": ["estimate_reports", "stitched_ip", "bitfile", "pynq_driver"],
     }

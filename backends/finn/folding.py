@@ -28,6 +28,14 @@ from ajpq.errors import BudgetExceeded
 BUDGET_FRACTION = 0.85
 FINN_ZERO_LUT_OPS = ("DuplicateStreams", "StreamingConcat", "Pool", "FMPadding")
 MAX_STREAM_BITS = 8191  # FINN's MAX_ALLOWED_AP_INT_W
+NO_URAM_DEPTH = 1 << 30  # a Thresholding_rtl depth_trigger_uram no memory reaches
+CONFIG_ATTRS = (
+    "parallel_window",
+    "ram_style",
+    "resType",
+    "depth_trigger_bram",
+    "depth_trigger_uram",
+)
 KEYS = ("LUT", "BRAM_18K", "DSP")
 Step = dict[tuple[str, str], int]  # {("lead" | "swg", attribute): value}
 
@@ -96,8 +104,10 @@ def knobs(inst: Any) -> list[Knob]:
 
 
 def extra_luts(inst: Any) -> int:
-    """Our LUT estimate for ops whose FINN estimator returns 0 LUT (registers, muxes, compare)."""
+    """Our LUT estimate for logic FINN's estimator leaves out (registers, muxes, compare)."""
     op = op_kind(inst)
+    if inst.onnx_node.op_type == "Thresholding_rtl":  # FINN counts its LUTRAM only
+        return threshold_comparator_luts(inst)
     if op not in FINN_ZERO_LUT_OPS:
         return 0
     width = inst.get_instream_width()
@@ -108,6 +118,13 @@ def extra_luts(inst: Any) -> int:
     if op == "Pool":
         return 60 + 2 * inst.get_outstream_width() * math.prod(inst.get_nodeattr("KernelSize"))
     return 40 + 2 * width  # FMPadding: a mux between the stream and the pad value
+
+
+def threshold_comparator_luts(inst: Any) -> int:
+    """Thresholding_rtl: per PE, one comparator per binary-search stage (one per output
+    bit), as wide as the input (≈ 1 LUT per bit with the carry chain)."""
+    stages = inst.get_output_datatype().bitwidth()
+    return inst.get_nodeattr("PE") * stages * inst.get_input_datatype().bitwidth()
 
 
 def node_resources(inst: Any, part: str) -> dict[str, float]:
@@ -223,7 +240,8 @@ def fold(model: Any, board: BoardSpec, clock_ns: float, target_fps: float | None
     resources = {u.lead.onnx_node.name: _unit_resources(u, part) for u in groups}
     while overflow(total(resources), limit) == "LUT" and free_luts(groups, part, resources, limit):
         pass
-    check_fits_unfolded(total(resources), limit, board)
+    slowest_cycles = max((u.cycles() for u in groups), default=1)
+    check_fits_unfolded(total(resources), limit, board, 1e9 / (clock_ns * max(slowest_cycles, 1)))
     target_cycles = 0 if target_fps is None else 1e9 / (clock_ns * target_fps)
     history: list[str] = []
     while True:
@@ -266,37 +284,58 @@ def _take_first_that_fits(
     return over
 
 
-def _rebindings(inst: Any) -> list[tuple[str, str]]:
-    """Ways to move ``inst``'s LUT use elsewhere: SWG line buffer to BRAM, MACs to DSPs."""
+def _rebindings(inst: Any) -> list[dict[str, Any]]:
+    """Ways to move ``inst``'s LUT use elsewhere: SWG line buffer or HLS threshold memory to
+    BRAM, MACs to DSPs, the next-deepest stage of an RTL Thresholding's memory to BRAM."""
     op, types = op_kind(inst), inst.get_nodeattr_types()
-    if op == "ConvolutionInputGenerator" and "ram_style" in types:
-        return [("ram_style", "block")] if inst.get_nodeattr("ram_style") != "block" else []
+    if op in ("ConvolutionInputGenerator", "Thresholding") and "ram_style" in types:
+        return [{"ram_style": "block"}] if inst.get_nodeattr("ram_style") != "block" else []
+    if op == "Thresholding" and "depth_trigger_bram" in types:
+        return _threshold_memory_to_bram(inst)
     if op in ("MVAU", "VVAU") and "resType" in types and inst.get_nodeattr("resType") != "dsp":
-        return [("resType", "dsp")]
+        return [{"resType": "dsp"}]
     return []
+
+
+def _threshold_memory_to_bram(inst: Any) -> list[dict[str, Any]]:
+    """Thresholding_rtl keeps one memory per binary-search stage (depth C/PE · 2^s); every
+    stage at least ``depth_trigger_bram`` deep goes to BRAM, the rest to LUTRAM. The move
+    lowers the trigger to the deepest stage still in LUTRAM. ``depth_trigger_uram`` is set
+    above every depth: with only the BRAM trigger set, FINN's estimate puts all stages in
+    URAM, while the RTL puts them in BRAM and LUTRAM as the estimate then says."""
+    trigger = inst.get_nodeattr("depth_trigger_bram") or math.inf
+    depths = [int(depth) for _, depth in inst.get_pe_mem_geometries() if depth < trigger]
+    if not depths:
+        return []
+    return [{"depth_trigger_bram": max(depths), "depth_trigger_uram": NO_URAM_DEPTH}]
 
 
 def free_luts(groups: list[Unit], part: str, resources: dict, limit: dict[str, float]) -> bool:
     """Apply the rebinding that saves the most LUT while the budget still holds, if any."""
-    best: tuple[float, Any, str, str, str, dict] | None = None
+    best: tuple[float, Any, dict[str, Any], str, dict] | None = None
     for unit in groups:
         name = unit.lead.onnx_node.name
         for inst in unit.members:
-            for attr, value in _rebindings(inst):
-                old = inst.get_nodeattr(attr)
-                inst.set_nodeattr(attr, value)
+            for move in _rebindings(inst):
+                old = {attr: inst.get_nodeattr(attr) for attr in move}
+                _set(inst, move)
                 after = _unit_resources(unit, part)
-                inst.set_nodeattr(attr, old)
+                _set(inst, old)
                 saved = resources[name]["LUT"] - after["LUT"]
                 fits = overflow(total({**resources, name: after}), limit) is None
                 if saved > 0 and fits and (best is None or saved > best[0]):
-                    best = (saved, inst, attr, value, name, after)
+                    best = (saved, inst, move, name, after)
     if best is None:
         return False
-    _, inst, attr, value, name, after = best
-    inst.set_nodeattr(attr, value)
+    _, inst, move, name, after = best
+    _set(inst, move)
     resources[name] = after
     return True
+
+
+def _set(inst: Any, attributes: dict[str, Any]) -> None:
+    for attr, value in attributes.items():
+        inst.set_nodeattr(attr, value)
 
 
 def _unit_resources(unit: Unit, part: str) -> dict[str, float]:
@@ -306,8 +345,11 @@ def _unit_resources(unit: Unit, part: str) -> dict[str, float]:
     }
 
 
-def check_fits_unfolded(used: dict[str, float], limit: dict[str, float], board: BoardSpec) -> None:
-    """BudgetExceeded naming the resource most over budget when PE=SIMD=1 does not fit."""
+def check_fits_unfolded(
+    used: dict[str, float], limit: dict[str, float], board: BoardSpec, fps: float | None = None
+) -> None:
+    """BudgetExceeded naming the resource most over budget when PE=SIMD=1 does not fit;
+    ``error.needed`` holds that design's resources (and its ``fps``, when given)."""
     worst = overflow(used, limit)
     if worst is None:
         return
@@ -319,7 +361,7 @@ def check_fits_unfolded(used: dict[str, float], limit: dict[str, float], board: 
         f"({BUDGET_FRACTION:.0%} of {board.id}) it may use{also}; prune or quantize "
         f"further, or pick a bigger board"
     )
-    error.needed = dict(used)  # fully folded estimate, for reports that show it anyway
+    error.needed = {**used, "fps": fps}  # the fully folded design, for reports that show it
     raise error
 
 
@@ -328,7 +370,7 @@ def config_of(insts: dict[str, Any]) -> dict:
     config: dict[str, Any] = {"Defaults": {}}
     for name, inst in insts.items():
         entry = {k.attr: inst.get_nodeattr(k.attr) for k in knobs(inst)}
-        for attr in ("parallel_window", "ram_style", "resType"):
+        for attr in CONFIG_ATTRS:
             if attr in inst.get_nodeattr_types():
                 entry[attr] = inst.get_nodeattr(attr)
         if entry:

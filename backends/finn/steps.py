@@ -5,15 +5,17 @@ Every step takes and returns a qonnx ``ModelWrapper`` and its result is saved as
 step. finn-plus is used through ``shim`` only; nothing here needs Vivado.
 """
 
+import contextlib
 import shutil
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ajpq.backends.finn import shim
-from ajpq.errors import UnsupportedOp
+from ajpq.errors import AjpqError, UnsupportedOp
 from ajpq.graph.hwgraph import HwGraph
 
 HW_DOMAINS = ("finn.custom_op.fpgadataflow", "finn.custom_op.fpgadataflow.hls")
@@ -113,6 +115,16 @@ def step_convert_to_hw(model: Any, ctx: BuildContext) -> Any:
     return model
 
 
+def step_minimize_bit_width_initial(model: Any, ctx: BuildContext) -> Any:
+    """finn-plus ``step_minimize_bit_width_initial``: tight accumulator and threshold widths.
+
+    Run before specialization and folding (as in finn-plus' default steps): otherwise they
+    see the 32-bit placeholder accumulators of convert_to_hw, and a standalone 8-bit
+    Thresholding layer's 255 thresholds per channel are costed at 33 bits instead of ~20.
+    """
+    return shim.builder().step_minimize_bit_width_initial(model, ctx.config)
+
+
 def check_all_mapped(model: Any) -> None:
     """UnsupportedOp naming the first node between the host Transposes that is no HW op."""
     nodes = list(model.graph.node)
@@ -163,6 +175,7 @@ STEPS: list[tuple[str, Step]] = [
     ("tidy", step_tidy_up),
     ("streamline", step_streamline),
     ("convert_to_hw", step_convert_to_hw),
+    ("minimize_bit_width_initial", step_minimize_bit_width_initial),
     ("dataflow_partition", step_create_dataflow_partition),
     ("specialize_layers", step_specialize_layers),
     ("folding", step_folding),
@@ -173,6 +186,20 @@ STEPS: list[tuple[str, Step]] = [
 
 def checkpoint_name(index: int, name: str) -> str:
     return f"{index:02d}_{name}.onnx"
+
+
+@contextlib.contextmanager
+def quiet(log: Path, step: str) -> Iterator[None]:
+    """FINN's prints (stdout and stderr) and warnings go to ``log`` (the build dir's finn.log)."""
+    with open(log, "a") as stream, warnings.catch_warnings():
+        stream.write(f"--- {step}\n")
+
+        def to_log(message: Any, category: Any, filename: str, lineno: int, *_: Any) -> None:
+            stream.write(warnings.formatwarning(message, category, filename, lineno))
+
+        warnings.showwarning = to_log
+        with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
+            yield
 
 
 def run_steps(
@@ -192,7 +219,13 @@ def run_steps(
         from qonnx.core.modelwrapper import ModelWrapper
 
         start = [name for name, _ in STEPS].index(resume_after) + 1
-        model = ModelWrapper(str(Path(resume) / checkpoint_name(start - 1, resume_after)))
+        checkpoint = Path(resume) / checkpoint_name(start - 1, resume_after)
+        if not checkpoint.is_file():
+            raise AjpqError(
+                f"cannot resume from {resume}: it has no {checkpoint.name} (a build dir from "
+                "another ajpq version numbers its steps differently); compile without resume"
+            )
+        model = ModelWrapper(str(checkpoint))
         if (Path(resume) / "intermediate_models").is_dir():
             shutil.copytree(
                 Path(resume) / "intermediate_models",
@@ -201,7 +234,8 @@ def run_steps(
             )
     for index, (name, step) in enumerate(STEPS[start:], start):
         began = time.perf_counter()
-        model = step(model, ctx)
+        with quiet(ctx.out_dir / "finn.log", name):
+            model = step(model, ctx)
         model.save(str(ctx.out_dir / checkpoint_name(index, name)))
         seconds[name] = round(time.perf_counter() - began, 2)
         if name == until:
