@@ -80,6 +80,22 @@ def hardware_loop(
     return loop
 
 
+def episode_setup(
+    budget: Budget, config: SearchConfig, latency: LatencyModel, train: Dataset, val: Dataset,
+    seed: int, out: Path,
+) -> dict[str, Any]:  # fmt: skip
+    """What ``Episodes`` needs: the budget, config and cost, the QAT and reward subsets."""
+    return {
+        "budget": budget,
+        "config": config,
+        "latency": latency,
+        "train": train.subset(np.arange(min(len(train), config.train_images))),
+        "val": val.subset(np.arange(min(len(val), config.val_images))),
+        "seed": seed,
+        "out_dir": out,
+    }
+
+
 def fingerprint(**settings: Any) -> str:
     text = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -264,16 +280,8 @@ def search(
         hardware = hardware_loop(model, backend, board, out, val.images[0], progress, config)
     latency = hardware.latency if hardware is not None else latency_model(backend, board)
     check_feasible(space, budget, config, latency)
-    setup = {
-        "budget": budget,
-        "config": config,
-        "latency": latency,
-        "hardware": hardware,
-        "train": train.subset(np.arange(min(len(train), config.train_images))),
-        "val": val.subset(np.arange(min(len(val), config.val_images))),
-        "seed": seed,
-        "out_dir": out,
-    }
+    setup = episode_setup(budget, config, latency, train, val, seed, out)
+    setup["hardware"] = hardware
     runner = Episodes(model, space, setup)
     env = LayerEnv(space, runner.finish)
     key = fingerprint(

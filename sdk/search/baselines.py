@@ -28,7 +28,7 @@ from ajpq.graph.hwgraph import HwGraph
 from ajpq.graph.lower import lower
 from ajpq.quant.policy import Policy
 from ajpq.quant.quantize import quantize
-from ajpq.search.ajpq import Episodes, latency_model
+from ajpq.search.ajpq import Episodes, episode_setup, latency_model
 from ajpq.search.budget import Budget, BudgetInfeasible, SearchConfig
 from ajpq.search.candidates import Candidate
 from ajpq.search.controllers import LayerAction, action_wall, build_policy
@@ -130,15 +130,7 @@ def baselines(
     out.mkdir(parents=True, exist_ok=True)
     space = SearchSpace.of(model)
     latency = latency_model(backend, board, cost_table)
-    setup = {
-        "budget": budget,
-        "config": config,
-        "latency": latency,
-        "train": train.subset(np.arange(min(len(train), config.train_images))),
-        "val": val.subset(np.arange(min(len(val), config.val_images))),
-        "seed": seed,
-        "out_dir": out,
-    }
+    setup = episode_setup(budget, config, latency, train, val, seed, out)
     runner = Episodes(model, space, setup)
     base_accuracy = evaluate(model, setup["val"])
     found = []

@@ -2,12 +2,13 @@
 the Pareto plot, --resume, and an impossible budget as one sentence with exit status 2."""
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.backend.tools import need
 
 
 def ajpq_cli(*args: str) -> subprocess.CompletedProcess:
@@ -18,11 +19,7 @@ def ajpq_cli(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
-    for tool in ("gcc", "arm-none-eabi-gcc", "qemu-system-arm"):
-        if shutil.which(tool) is None:
-            if request.config.getoption("--strict-hardware"):
-                pytest.fail(f"{tool} is missing")
-            pytest.skip(f"{tool} is missing (run make setup)")
+    need(request)
     path = tmp_path_factory.mktemp("cli") / "skynet.pt"
     trained = ajpq_cli(
         "train", "-o", str(path), "--width", "0.125", "--size", "32x64", "--n-train", "32",

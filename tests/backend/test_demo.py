@@ -2,22 +2,18 @@
 filled, the AJPQ IoU is the board's and equals the golden executor's, the files exist."""
 
 import json
-import shutil
 
 import pytest
 from rich.console import Console
 
 from ajpq.demo import DemoConfig, run_demo
 from ajpq.demo_report import COLUMNS, cells
+from tests.backend.tools import need
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> dict:
-    for tool in ("gcc", "arm-none-eabi-gcc", "qemu-system-arm"):
-        if shutil.which(tool) is None:
-            if request.config.getoption("--strict-hardware"):
-                pytest.fail(f"{tool} is missing")
-            pytest.skip(f"{tool} is missing (run make setup)")
+    need(request)
     out = tmp_path_factory.mktemp("demo")
     run_demo(DemoConfig.quick(), out, fresh=False, console=Console(quiet=True))
     return {"out": out, **json.loads((out / "report.json").read_text())}

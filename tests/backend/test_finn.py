@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import ajpq
-from ajpq.backends.finn import shim
 from ajpq.graph.hwgraph import Node
 from ajpq.models.random_init import randomize_batchnorm
+from tests.backend.tools import need_finn
 
 POLICIES = ("uniform", "mixed", "per_layer")
 HW_DOMAINS = ("finn.custom_op.fpgadataflow.hls", "finn.custom_op.fpgadataflow.rtl")
@@ -19,10 +19,7 @@ HW_DOMAINS = ("finn.custom_op.fpgadataflow.hls", "finn.custom_op.fpgadataflow.rt
 
 @pytest.fixture(scope="module", autouse=True)
 def _finn(request: pytest.FixtureRequest) -> None:
-    if not shim.available():
-        if request.config.getoption("--strict-hardware"):
-            pytest.fail(shim.MISSING)
-        pytest.skip(shim.MISSING)
+    need_finn(request)
 
 
 def _policy(kind: str, model: torch.nn.Module) -> ajpq.Policy:

@@ -11,16 +11,14 @@ import pytest
 import torch
 
 import ajpq
-from ajpq.backends.finn import folding, shim
+from ajpq.backends.finn import folding
 from ajpq.models.random_init import randomize_batchnorm
+from tests.backend.tools import need_finn
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _finn(request: pytest.FixtureRequest) -> None:
-    if not shim.available():
-        if request.config.getoption("--strict-hardware"):
-            pytest.fail(shim.MISSING)
-        pytest.skip(shim.MISSING)
+    need_finn(request)
 
 
 @pytest.fixture(scope="module")

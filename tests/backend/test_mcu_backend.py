@@ -16,18 +16,12 @@ from ajpq.backends.mcu.firmware import build_board_firmware
 from ajpq.backends.mcu.host import FIRMWARE, SANITIZE_FLAGS, include_dirs, runtime_sources
 from ajpq.boards import get
 from ajpq.errors import AjpqError, BudgetExceeded, ToolchainMissing, UnsupportedOp
+from tests.backend.tools import need
 from tests.unit.graph.conftest import randomize_batchnorm
 
 SIZE = (64, 128)
 POLICIES = ["uniform8", "uniform4", "mixed0", "mixed1", "mixed2"]
 HERE = Path(__file__).parent
-
-
-def need(tool: str, request: pytest.FixtureRequest) -> None:
-    if shutil.which(tool) is None:
-        if request.config.getoption("--strict-hardware"):
-            pytest.fail(f"{tool} is missing")
-        pytest.skip(f"{tool} is missing (run make setup)")
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +45,8 @@ def images(count: int, seed: int) -> np.ndarray:
 
 @pytest.fixture(scope="module", params=POLICIES)
 def built(request: pytest.FixtureRequest, model, tmp_path_factory) -> tuple:
-    need("gcc", request)
-    need("arm-none-eabi-gcc", request)
+    need(request, "gcc")
+    need(request, "arm-none-eabi-gcc")
     graph = make_graph(model, request.param)
     out = tmp_path_factory.mktemp(request.param)
     return request.param, graph, ajpq.compile(graph, "mcu", "qemu-mps2-an386", out)
@@ -65,7 +59,7 @@ def test_host_build_is_bit_exact(built) -> None:
 
 
 def test_firmware_on_qemu_is_bit_exact(built, request: pytest.FixtureRequest) -> None:
-    need("qemu-system-arm", request)
+    need(request, "qemu-system-arm")
     name, graph, artifact = built
     x = images(5, seed=2)
     result = artifact.run_selftest(x)
@@ -131,7 +125,7 @@ def test_oversize_model_is_refused_before_linking(model, tmp_path: Path) -> None
 def test_linker_script_enforces_the_budget(
     model, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    need("arm-none-eabi-gcc", request)
+    need(request, "arm-none-eabi-gcc")
     artifact = mcu.compile(
         make_graph(model, "uniform4"), "qemu-mps2-an386", tmp_path / "a", firmware=False
     )

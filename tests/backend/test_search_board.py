@@ -4,7 +4,6 @@ candidates over serial; a board that stops answering pauses, retries and ends th
 cleanly with its checkpoint intact."""
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from ajpq.search import Budget, SearchConfig, search
 from ajpq.search import hardware as hardware_module
 from ajpq.search.ajpq import Episodes
 from ajpq.search.hardware import SWEEP, BoardLost
+from tests.backend.tools import need
 
 BOARD = "qemu-mps2-an386"
 BUDGET = Budget(weight_bytes=12_000)  # the dense 8-bit model needs 27,483 B
@@ -23,11 +23,7 @@ BUDGET = Budget(weight_bytes=12_000)  # the dense 8-bit model needs 27,483 B
 
 @pytest.fixture(autouse=True)
 def toolchain(request: pytest.FixtureRequest) -> None:
-    for tool in ("gcc", "arm-none-eabi-gcc", "qemu-system-arm"):
-        if shutil.which(tool) is None:
-            if request.config.getoption("--strict-hardware"):
-                pytest.fail(f"{tool} is missing")
-            pytest.skip(f"{tool} is missing (run make setup)")
+    need(request)
 
 
 @pytest.fixture(scope="module")

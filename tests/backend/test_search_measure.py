@@ -1,7 +1,6 @@
 """measure_best: the best search candidates compiled with the mcu backend and measured on
 the emulated board (QEMU -icount: instruction counts)."""
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,17 +10,11 @@ import torch
 import ajpq
 from ajpq.search import Budget, SearchConfig, search
 from ajpq.search.measure import measure_best
+from tests.backend.tools import need
 
 SIZE = (32, 64)
 CONFIG = SearchConfig(warmup_episodes=1, qat_seconds=30.0)
 K = 2
-
-
-def need(tool: str, request: pytest.FixtureRequest) -> None:
-    if shutil.which(tool) is None:
-        if request.config.getoption("--strict-hardware"):
-            pytest.fail(f"{tool} is missing")
-        pytest.skip(f"{tool} is missing (run make setup)")
 
 
 def tiny_model() -> torch.nn.Module:
@@ -32,8 +25,7 @@ def tiny_model() -> torch.nn.Module:
 def test_measure_best_fills_deterministic_latencies(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    for tool in ("gcc", "arm-none-eabi-gcc", "qemu-system-arm"):
-        need(tool, request)
+    need(request)
     train, val = ajpq.data.aerial(64, 32, input_size=SIZE)
     result = search(
         tiny_model(), train, val, budget=Budget(weight_bytes=1200), episodes=K,
