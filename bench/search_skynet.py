@@ -104,10 +104,10 @@ def main(argv: list[str]) -> dict[str, Any]:
     started = time.monotonic()
     others = baselines(
         model, *data, budget, board=arguments.board, config=config,
-        out_dir=arguments.out / "baselines", seed=arguments.seed, cost_table=result.cost_table,
+        out_dir=arguments.out / "baselines", seed=arguments.seed, calibration=result.calibration,
     )  # fmt: skip
     baseline_seconds = time.monotonic() - started
-    loop = HardwareLoop(arguments.board, arguments.out / "measure", data[1].images[0])
+    loop = HardwareLoop("mcu", arguments.board, arguments.out / "measure", data[1].images[0])
     best = result.best
     record = next(r for r in result.hardware if r.episode == best.episode)
     rows = {"ajpq": row(best, fp32_bytes, record.measured)}

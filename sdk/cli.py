@@ -89,6 +89,10 @@ def search_command(
     weight_bytes: Annotated[int | None, typer.Option(help="budget: weight bytes")] = None,
     latency: Annotated[float | None, typer.Option(help="budget: seconds per inference")] = None,
     bops: Annotated[int | None, typer.Option(help="budget: bit operations")] = None,
+    fps: Annotated[float | None, typer.Option(help="budget: inferences per second")] = None,
+    board_fit: Annotated[
+        bool, typer.Option(help="budget: fit the board (flash/RAM or LUT/BRAM/DSP)")
+    ] = False,
     episodes: Annotated[int, typer.Option()] = 20,
     backend: Annotated[str, typer.Option()] = "mcu",
     board: Annotated[str, typer.Option()] = "qemu-mps2-an386",
@@ -97,7 +101,8 @@ def search_command(
     resume: Annotated[bool, typer.Option(help="continue a checkpointed search")] = False,
     seed: Annotated[int, typer.Option()] = 0,
     board_in_loop: Annotated[
-        bool, typer.Option(help="mcu: calibrate on the board, measure new bests there")
+        bool,
+        typer.Option(help="calibrate the estimate on the board (finn: finn-plus), measure bests"),
     ] = True,
     with_baselines: Annotated[
         bool, typer.Option("--baselines", help="also the 5 baselines; table + pareto.png")
@@ -112,9 +117,11 @@ def search_command(
 
     model, _ = load_model(checkpoint)
     train_set, val_set = ajpq.data.aerial(n_train, n_val, input_size=model.input_size, seed=seed)
-    budget = ajpq.Budget(weight_bytes=weight_bytes, latency=latency, bops=bops)
+    budget = ajpq.Budget(
+        weight_bytes=weight_bytes, latency=latency, bops=bops, fps=fps, board_fit=board_fit
+    )
     config = SearchConfig(
-        calibrate=board_in_loop and backend == "mcu",
+        calibrate=board_in_loop,
         train_images=train_images,
         qat_seconds=qat_seconds,
     )
@@ -134,7 +141,7 @@ def search_command(
     if with_baselines:
         found = baselines(
             model, train_set, val_set, budget, backend=backend, board=board, config=config,
-            out_dir=out_dir / "baselines", seed=seed, cost_table=result.cost_table,
+            out_dir=out_dir / "baselines", seed=seed, calibration=result.calibration,
         )  # fmt: skip
         console.print(report_table(result.candidates, found))
         pareto_plot(result.candidates, found, out_dir / "pareto.png")
@@ -208,21 +215,15 @@ def compile_command(
     artifact = ajpq.compile(
         HwGraph.load(model), backend=backend, board=board, out_dir=output, console=console
     )
-    if backend == "mcu":
-        console.print(f"artifact in {artifact.out_dir} (report.json, firmware {artifact.elf})")
-    else:
-        cost = artifact.cost
-        console.print(
-            f"FINN build dir {artifact.out_dir}: estimated {cost.fps:,.0f} fps, "
-            f"{cost.latency_s * 1e3:.2f} ms, resources {cost.resources}; continue with "
-            f"`finn build` on a Vivado host (see {artifact.out_dir / 'README.md'})"
-        )
+    from ajpq.backends import get
+
+    console.print(get(backend).describe(artifact))
 
 
 def _artifact(path: Path) -> object:
-    from ajpq.backends.mcu.artifact import Artifact
+    from ajpq.deploy import load_artifact
 
-    return Artifact.load(path)
+    return load_artifact(path)
 
 
 @app.command()

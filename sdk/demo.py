@@ -275,7 +275,7 @@ def run_search(
         out_dir=out_dir / "baselines",
         seed=config.seed,
         names=["uniform-8", "deep-compression"],
-        cost_table=result.cost_table,
+        calibration=result.calibration,
     )
     pareto_plot(result.candidates, found, out_dir / "pareto.png")
     console.print(report_table(result.candidates, found))

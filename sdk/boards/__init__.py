@@ -1,8 +1,11 @@
 """Boards: hardware descriptions read from hw/boards/<id>.toml."""
 
+from ajpq.boards.measurement import Measurement
 from ajpq.boards.spec import BoardSpec, InvalidBoard, get, list_boards, list_ids
 
-__all__ = ["Board", "BoardSpec", "InvalidBoard", "get", "list", "list_boards", "list_ids"]
+__all__ = [
+    "Board", "BoardSpec", "InvalidBoard", "Measurement", "get", "list", "list_boards", "list_ids",
+]  # fmt: skip
 
 
 def __getattr__(name: str) -> object:  # Board pulls in pyserial: import it when asked for

@@ -4,7 +4,6 @@ from ajpq.search.ajpq import search
 from ajpq.search.baselines import baselines
 from ajpq.search.budget import Budget, BudgetInfeasible, SearchConfig
 from ajpq.search.candidates import Candidate, SearchResult
-from ajpq.search.measure import measure_best
 from ajpq.search.pareto import pareto_plot, report_table
 
 __all__ = [
@@ -14,7 +13,6 @@ __all__ = [
     "SearchConfig",
     "SearchResult",
     "baselines",
-    "measure_best",
     "pareto_plot",
     "report_table",
     "search",

@@ -23,7 +23,6 @@ from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.noise import NormalActionNoise
 from torch import nn
 
-from ajpq.backends import get as get_backend
 from ajpq.data.dataset import Dataset
 from ajpq.errors import AjpqError
 from ajpq.graph.hwgraph import HwGraph
@@ -34,6 +33,7 @@ from ajpq.search import checkpoint
 from ajpq.search.budget import Budget, SearchConfig
 from ajpq.search.candidates import Candidate, SearchResult
 from ajpq.search.controllers import action_wall, check_feasible, decode_action
+from ajpq.search.cost import CostModel, PolicyCost, cost_model
 from ajpq.search.env import LayerEnv
 from ajpq.search.hardware import (
     BoardLost,
@@ -42,7 +42,7 @@ from ajpq.search.hardware import (
     hardware_table,
     sweep_graphs,
 )
-from ajpq.search.space import LatencyModel, SearchSpace, shadow_graph
+from ajpq.search.space import SearchSpace, shadow_graph
 from ajpq.train import evaluate, train
 
 AGENTS = {"ddpg": DDPG, "td3": TD3}
@@ -50,26 +50,13 @@ BEST_QMODEL = "best_qmodel.pt"
 Objective = Callable[[Policy], float]  # a policy's accuracy, in place of the QAT fine-tune
 
 
-def latency_model(backend: str, board: str, table: dict | None = None) -> LatencyModel:
-    """The backend's latency estimate; ``table``: an mcu cost table fitted on the board."""
-    module = get_backend(backend)
-    if not hasattr(module, "estimate"):
-        raise AjpqError(f"the {backend} backend has no estimate(); pick one that has")
-    if table is not None:
-        return lambda graph: float(module.estimate(graph, board, table).latency_s)
-    return lambda graph: float(module.estimate(graph, board).latency_s)
-
-
 def hardware_loop(
     model: nn.Module, backend: str, board: str, out: Path, image: np.ndarray, shown: bool,
-    config: SearchConfig,
+    config: SearchConfig, fps: float | None,
 ) -> HardwareLoop:  # fmt: skip
-    """The board in the loop, calibrated (SearchConfig.calibrate: mcu backend only)."""
-    if backend != "mcu":
-        raise AjpqError(
-            f"SearchConfig.calibrate needs the mcu backend, not {backend}; set calibrate=False"
-        )
-    loop = HardwareLoop(board, out, image, console=Console(stderr=True, quiet=not shown))
+    """The backend's reference in the loop, calibrated (SearchConfig.calibrate)."""
+    console = Console(stderr=True, quiet=not shown)
+    loop = HardwareLoop(backend, board, out, image, console=console, fps=fps)
     try:
         loop.calibrate(sweep_graphs(model, config.act_bits))
     except BoardLost as exc:
@@ -81,14 +68,14 @@ def hardware_loop(
 
 
 def episode_setup(
-    budget: Budget, config: SearchConfig, latency: LatencyModel, train: Dataset, val: Dataset,
+    budget: Budget, config: SearchConfig, cost: CostModel, train: Dataset, val: Dataset,
     seed: int, out: Path,
 ) -> dict[str, Any]:  # fmt: skip
     """What ``Episodes`` needs: the budget, config and cost, the QAT and reward subsets."""
     return {
         "budget": budget,
         "config": config,
-        "latency": latency,
+        "cost": cost,
         "train": train.subset(np.arange(min(len(train), config.train_images))),
         "val": val.subset(np.arange(min(len(val), config.val_images))),
         "seed": seed,
@@ -117,7 +104,7 @@ class Episodes:
         self.model, self.space = model, space
         self.budget: Budget = setup["budget"]
         self.config: SearchConfig = setup["config"]
-        self.latency: LatencyModel = setup["latency"]
+        self.cost: CostModel = setup["cost"]
         self.train_data, self.val_data = setup["train"], setup["val"]
         self.seed, self.out_dir = setup["seed"], setup["out_dir"]
         self.hardware: HardwareLoop | None = setup.get("hardware")
@@ -131,10 +118,11 @@ class Episodes:
         decoded = {
             n: decode_action(a, self.config) for n, a in zip(names, raw_actions, strict=True)
         }
-        _, policy, cost = action_wall(self.space, decoded, self.budget, self.config, self.latency)
-        latency = cost.latency
+        _, policy, cost = action_wall(self.space, decoded, self.budget, self.config, self.cost)
+        latency, fps = cost.latency, cost.fps
         if math.isnan(latency):
-            latency = self.latency(shadow_graph(self.space, policy))
+            estimate = self.cost(shadow_graph(self.space, policy))
+            latency, fps = estimate.latency_s, estimate.fps
         qmodel = None if self.objective is not None else quantize(self.model, policy)
         accuracy = self.fine_tune(qmodel) if qmodel is not None else self.objective(policy)
         reward = self.config.reward_scale * (accuracy - self.state.base_accuracy)
@@ -145,15 +133,23 @@ class Episodes:
             save_best(qmodel, episode, self.out_dir)
             measured = self.measure(qmodel, episode)
         candidate = Candidate(
-            policy, accuracy, cost.weight_bytes, cost.bops, latency, measured, episode, reward
+            policy,
+            accuracy,
+            cost.weight_bytes,
+            cost.bops,
+            latency,
+            measured,
+            episode,
+            reward,
+            estimated_fps=fps,
         )
         self.state.candidates.append(candidate)
         self.on_candidate(candidate)
         return reward
 
     def measure(self, qmodel: QuantModel, episode: int) -> float | None:
-        """A new best candidate on the board (when it is in the loop): seconds at its clock
-        (under QEMU an instruction-count proxy); the cost table is re-fitted with it."""
+        """A new best candidate on the backend's reference (when it is in the loop): seconds
+        (under QEMU an instruction-count proxy); the calibration is re-fitted with it."""
         if self.hardware is None:
             return None
         assert self.state is not None
@@ -161,7 +157,7 @@ class Episodes:
             lower(qmodel.eval()), "candidate", f"episode-{episode}", episode
         )
         self.state.hardware.append(record)
-        return record.measured / self.hardware.spec.clock_hz
+        return record.measured_latency
 
     def fine_tune(self, qmodel: QuantModel) -> float:
         result = train(
@@ -274,13 +270,14 @@ def search(
     out.mkdir(parents=True, exist_ok=True)
     space = SearchSpace.of(model)
     hardware = None
-    if budget.latency is None:  # bytes and BOPs need no board: fail before calibrating
-        check_feasible(space, budget, config, latency_model(backend, board))
+    if not budget.needs_estimate:  # bytes and BOPs need no board: fail before calibrating
+        check_feasible(space, budget, config, None)
     if config.calibrate:
-        hardware = hardware_loop(model, backend, board, out, val.images[0], progress, config)
-    latency = hardware.latency if hardware is not None else latency_model(backend, board)
-    check_feasible(space, budget, config, latency)
-    setup = episode_setup(budget, config, latency, train, val, seed, out)
+        image = val.images[0]
+        hardware = hardware_loop(model, backend, board, out, image, progress, config, budget.fps)
+    cost = hardware.cost if hardware is not None else cost_model(backend, board, fps=budget.fps)
+    check_feasible(space, budget, config, cost)
+    setup = episode_setup(budget, config, cost, train, val, seed, out)
     setup["hardware"] = hardware
     runner = Episodes(model, space, setup)
     env = LayerEnv(space, runner.finish)
@@ -337,8 +334,11 @@ def run_episodes(
             assert runner.state is not None
             best = max(c.accuracy for c in runner.state.candidates)
             shares = runner.budget.use(
-                candidate.weight_bytes, candidate.estimated_latency, candidate.bops
-            )
+                PolicyCost(
+                    candidate.weight_bytes, candidate.bops, candidate.estimated_latency,
+                    candidate.estimated_fps if candidate.estimated_fps is not None else math.nan,
+                )
+            )  # fmt: skip
             use = " ".join(f"{k} {100 * v:.0f}%" for k, v in shares.items()) or "free"
             bar.update(task, advance=1, reward=f"{candidate.reward:+.4f}", best=f"{best:.4f}")
             bar.update(task, use=use)
@@ -372,5 +372,5 @@ def result(model: nn.Module, runner: Episodes, out: Path, shown: bool) -> Search
         (out / "hardware.json").write_text(json.dumps([r.to_dict() for r in records], indent=1))
         Console(stderr=True, quiet=not shown).print(hardware_table(records))
     graph: HwGraph = lower(qmodel.eval())
-    table = runner.hardware.table if runner.hardware else None
-    return SearchResult(candidates, best.policy, qmodel, graph, records, table)
+    calibration = runner.hardware.calibration if runner.hardware else None
+    return SearchResult(candidates, best.policy, qmodel, graph, records, calibration)

@@ -4,8 +4,8 @@ fine-tune and mean IoU, ``Episodes.fine_tune``; the same cost, ``policy_cost``):
 - ``uniform-8``, ``uniform-4``: every channel at 8 (4) bits, nothing pruned.
 - ``deep-compression``: step-wise as in Han et al.: magnitude-prune every layer by the same
   share (the one L1 importance criterion) until the budget is met, then quantize at 8 bits
-  (lower, 6 then 4, only if no sparsity up to ``max_sparsity`` fits at 8), then Huffman-code
-  (``huffman_bytes``, mcu only).
+  (lower, 6 then 4, only if no sparsity up to ``max_sparsity`` fits at 8), then store as the
+  backend does (``stored_bytes``: Huffman-coded on mcu).
 - ``haq``: per-layer bit-widths, no pruning: the action wall applied to a uniform-8 policy
   with pruning disabled.
 - ``amc``: per-layer pruning at 8 bits: the action wall raising sparsity layer by layer.
@@ -18,37 +18,25 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 from torch import nn
 
-from ajpq.backends.mcu import huffman
+from ajpq.backends import get as get_backend
 from ajpq.data.dataset import Dataset
-from ajpq.graph.hwgraph import HwGraph
 from ajpq.graph.lower import lower
 from ajpq.quant.policy import Policy
 from ajpq.quant.quantize import quantize
-from ajpq.search.ajpq import Episodes, episode_setup, latency_model
+from ajpq.search.ajpq import Episodes, episode_setup
 from ajpq.search.budget import Budget, BudgetInfeasible, SearchConfig
 from ajpq.search.candidates import Candidate
 from ajpq.search.controllers import LayerAction, action_wall, build_policy
-from ajpq.search.space import LatencyModel, SearchSpace, policy_cost
+from ajpq.search.cost import CostModel, cost_model, policy_cost
+from ajpq.search.space import SearchSpace
 from ajpq.train import evaluate
 
 BASELINES = ("uniform-8", "uniform-4", "deep-compression", "haq", "amc")
 FitCheck = Callable[[Policy], bool]
-
-
-def huffman_weight_bytes(graph: HwGraph) -> int:
-    """Bytes of the lowered graph's weights Huffman-coded with one code per layer (streams
-    plus code tables), as the mcu backend stores them."""
-    total = 0
-    for node in graph.nodes:
-        if node.op in ("conv", "linear"):
-            values = node.arrays["weight"].astype(np.int64).ravel()
-            code = huffman.build_code(values)
-            total += (huffman.encoded_bits(values, code) + 7) // 8 + huffman.table_bytes(code)
-    return total
 
 
 def _uniform(space: SearchSpace, bits: int, config: SearchConfig) -> Policy:
@@ -76,12 +64,12 @@ def _deep_compression(
 
 
 def _walled(
-    space: SearchSpace, budget: Budget, config: SearchConfig, latency: LatencyModel
+    space: SearchSpace, budget: Budget, config: SearchConfig, cost: CostModel
 ) -> tuple[Policy, bool]:
     """The action wall from uniform 8 bits, unpruned, under ``config``'s limits."""
     start = {name: LayerAction(0.0, config.max_bits) for name in space.names}
     try:
-        _, policy, _ = action_wall(space, start, budget, config, latency)
+        _, policy, _ = action_wall(space, start, budget, config, cost)
         return policy, True
     except BudgetInfeasible:
         cheapest = {name: LayerAction(config.max_sparsity, config.min_bits) for name in space.names}
@@ -89,14 +77,12 @@ def _walled(
 
 
 def baseline_policies(
-    space: SearchSpace, budget: Budget, config: SearchConfig, latency: LatencyModel
+    space: SearchSpace, budget: Budget, config: SearchConfig, cost: CostModel
 ) -> dict[str, tuple[Policy, bool]]:
     """Each baseline's policy and whether it meets ``budget``."""
 
     def fits(policy: Policy) -> bool:
-        cost = policy_cost(space, policy, latency if budget.latency is not None else None)
-        seconds = cost.latency if budget.latency is not None else 0.0
-        return budget.fits(cost.weight_bytes, seconds, cost.bops)
+        return budget.fits(policy_cost(space, policy, cost if budget.needs_estimate else None))
 
     chosen = {}
     for name, bits in (("uniform-8", 8), ("uniform-4", 4)):
@@ -104,9 +90,9 @@ def baseline_policies(
         chosen[name] = (policy, fits(policy))
     chosen["deep-compression"] = _deep_compression(space, config, fits)
     haq = replace(config, max_sparsity=0.0, quantiles=1, max_bits=8)
-    chosen["haq"] = _walled(space, budget, haq, latency)
+    chosen["haq"] = _walled(space, budget, haq, cost)
     amc = replace(config, min_bits=8, max_bits=8, quantiles=1)
-    chosen["amc"] = _walled(space, budget, amc, latency)
+    chosen["amc"] = _walled(space, budget, amc, cost)
     return chosen
 
 
@@ -121,26 +107,27 @@ def baselines(
     out_dir: str | Path = "build/ajpq-baselines",
     seed: int = 0,
     names: Sequence[str] | None = None,
-    cost_table: dict[str, list[float]] | None = None,
+    calibration: Any = None,
 ) -> list[Candidate]:
     """Evaluate the baselines (``BASELINES``) at ``budget`` with the search's own fine-tune and
-    cost (pass the search's ``result.cost_table`` for its board-calibrated latency); writes
+    cost (pass the search's ``result.calibration`` for its board-calibrated estimate); writes
     ``out_dir/baselines.json``. Each Candidate has ``name`` and ``feasible``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     space = SearchSpace.of(model)
-    latency = latency_model(backend, board, cost_table)
-    setup = episode_setup(budget, config, latency, train, val, seed, out)
+    chosen = get_backend(backend)
+    estimate = cost_model(backend, board, calibration, budget.fps)
+    setup = episode_setup(budget, config, estimate, train, val, seed, out)
     runner = Episodes(model, space, setup)
     base_accuracy = evaluate(model, setup["val"])
     found = []
-    for name, (policy, feasible) in baseline_policies(space, budget, config, latency).items():
+    for name, (policy, feasible) in baseline_policies(space, budget, config, estimate).items():
         if names is not None and name not in names:
             continue
-        cost = policy_cost(space, policy, latency)
+        cost = policy_cost(space, policy, estimate)
         qmodel = quantize(model, policy)
         accuracy = runner.fine_tune(qmodel)
-        coded = huffman_weight_bytes(lower(qmodel)) if backend == "mcu" else None
+        stored = chosen.stored_weight_bytes(lower(qmodel))
         found.append(
             Candidate(
                 policy,
@@ -153,7 +140,8 @@ def baselines(
                 config.reward_scale * (accuracy - base_accuracy),
                 name,
                 feasible,
-                coded,
+                stored,
+                cost.fps,
             )  # fmt: skip
         )
     (out / "baselines.json").write_text(json.dumps([c.to_dict() for c in found], indent=1))

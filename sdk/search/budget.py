@@ -1,8 +1,12 @@
 """Budget (what every searched policy must fit) and SearchConfig (how the search runs)."""
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ajpq.errors import AjpqError
+
+if TYPE_CHECKING:
+    from ajpq.search.cost import PolicyCost
 
 
 class BudgetInfeasible(AjpqError):
@@ -11,33 +15,48 @@ class BudgetInfeasible(AjpqError):
 
 @dataclass(frozen=True)
 class Budget:
-    """Resource limits; ``None`` leaves a resource free.
+    """Resource limits; ``None`` (or False) leaves a resource free.
 
     weight_bytes: weights at their fixed bit-widths (``HwGraph.summary()['weight_bytes']``).
     latency: seconds per inference, as the backend's ``estimate`` predicts at the board clock.
     bops: bit operations (MACs x weight bits x input bits).
+    fps: inferences per second the deployed design must sustain (an FPGA dataflow folds to it).
+    board_fit: the design must fit the board (flash/RAM, or LUT/BRAM/URAM/DSP by the backend's
+    estimate).
     """
 
     weight_bytes: int | None = None
     latency: float | None = None
     bops: int | None = None
+    fps: float | None = None
+    board_fit: bool = False
 
-    def fits(self, weight_bytes: int, latency: float, bops: int) -> bool:
+    @property
+    def needs_estimate(self) -> bool:
+        """Whether checking it needs the backend's estimate (not just bytes and BOPs)."""
+        return self.latency is not None or self.fps is not None or self.board_fit
+
+    def fits(self, cost: "PolicyCost") -> bool:
         return (
-            (self.weight_bytes is None or weight_bytes <= self.weight_bytes)
-            and (self.latency is None or latency <= self.latency)
-            and (self.bops is None or bops <= self.bops)
+            (self.weight_bytes is None or cost.weight_bytes <= self.weight_bytes)
+            and (self.latency is None or cost.latency <= self.latency)
+            and (self.bops is None or cost.bops <= self.bops)
+            and (self.fps is None or cost.fps >= self.fps)
+            and (not self.board_fit or cost.board_fit)
         )
 
-    def use(self, weight_bytes: int, latency: float, bops: int) -> dict[str, float]:
-        """The share of each limited resource a cost uses (1.0 = exactly at the limit)."""
+    def use(self, cost: "PolicyCost") -> dict[str, float]:
+        """The share of each limited resource a cost uses (1.0 = exactly at the limit; for
+        fps, the share of the frame time the design needs)."""
         shares = {}
         if self.weight_bytes:
-            shares["weight_bytes"] = weight_bytes / self.weight_bytes
+            shares["weight_bytes"] = cost.weight_bytes / self.weight_bytes
         if self.latency:
-            shares["latency"] = latency / self.latency
+            shares["latency"] = cost.latency / self.latency
         if self.bops:
-            shares["bops"] = bops / self.bops
+            shares["bops"] = cost.bops / self.bops
+        if self.fps:
+            shares["fps"] = self.fps / cost.fps if cost.fps > 0 else float("inf")
         return shares
 
 
@@ -63,4 +82,4 @@ class SearchConfig:
     noise_sigma: float = 0.5
     learning_rate: float = 1e-3
     batch_size: int = 64
-    calibrate: bool = False  # mcu: measure the estimate's factors on the board at search start
+    calibrate: bool = False  # calibrate the backend's estimate on its reference (the board)

@@ -22,7 +22,8 @@ class Candidate:
     reward: float = 0.0
     name: str = ""  # a baseline's name (see baselines.py); empty for search episodes
     feasible: bool = True  # False for a baseline that cannot meet the budget
-    huffman_bytes: int | None = None  # weight bytes after Huffman coding (mcu), when computed
+    stored_bytes: int | None = None  # weight bytes as the backend stores them (mcu: Huffman)
+    estimated_fps: float | None = None  # inferences per second, the backend's estimate
 
     def to_dict(self) -> dict[str, Any]:
         raw = asdict(self)
@@ -38,6 +39,7 @@ class Candidate:
             name: LayerPolicy(tuple(int(b) for b in v["weight_bits"]), int(v["act_bits"]))
             for name, v in raw["policy"].items()
         }
+        raw = {("stored_bytes" if k == "huffman_bytes" else k): v for k, v in raw.items()}
         return cls(**{**raw, "policy": Policy(layers)})
 
 
@@ -48,7 +50,7 @@ class SearchResult:
     best_qmodel: QuantModel
     best_graph: HwGraph
     hardware: list[Any] = field(default_factory=list)  # HardwareRecord: board measurements
-    cost_table: dict[str, list[float]] | None = None  # mcu: the table fitted on the board
+    calibration: Any = None  # the backend's estimate calibrated on its reference (the board)
 
     @property
     def best(self) -> Candidate:

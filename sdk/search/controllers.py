@@ -15,7 +15,8 @@ import numpy as np
 
 from ajpq.quant.policy import LayerPolicy, Policy
 from ajpq.search.budget import Budget, BudgetInfeasible, SearchConfig
-from ajpq.search.space import LatencyModel, PolicyCost, SearchSpace, policy_cost
+from ajpq.search.cost import CostModel, PolicyCost, policy_cost
+from ajpq.search.space import SearchSpace
 
 
 @dataclass(frozen=True)
@@ -66,20 +67,20 @@ def action_wall(
     actions: dict[str, LayerAction],
     budget: Budget,
     config: SearchConfig,
-    latency: LatencyModel | None,
+    cost: CostModel | None,
 ) -> tuple[dict[str, LayerAction], Policy, PolicyCost]:
     """Make ``actions`` fit ``budget``: sweep from the last layer to the first, lowering a
     layer's bits by one (down to ``min_bits``), then raising its sparsity by
     ``sparsity_step`` (up to ``max_sparsity``); re-check after every change."""
     actions = dict(actions)
-    model = latency if budget.latency is not None else None
+    model = cost if budget.needs_estimate else None
 
     def check() -> tuple[Policy, PolicyCost, bool]:
         policy = build_policy(space, actions, config)
-        cost = policy_cost(space, policy, model)
-        return policy, cost, budget.fits(cost.weight_bytes, cost.latency, cost.bops)
+        found = policy_cost(space, policy, model)
+        return policy, found, budget.fits(found)
 
-    policy, cost, fits = check()
+    policy, found, fits = check()
     while not fits:
         changed = False
         for name in reversed(space.names):
@@ -92,33 +93,36 @@ def action_wall(
             else:
                 continue
             changed = True
-            policy, cost, fits = check()
+            policy, found, fits = check()
             if fits:
                 break
         if not changed:
-            raise BudgetInfeasible(infeasible_message(cost, budget, config))
-    return actions, policy, cost
+            raise BudgetInfeasible(infeasible_message(found, budget, config))
+    return actions, policy, found
 
 
 def check_feasible(
-    space: SearchSpace, budget: Budget, config: SearchConfig, latency: LatencyModel | None
+    space: SearchSpace, budget: Budget, config: SearchConfig, cost: CostModel | None
 ) -> None:
     """Raise ``BudgetInfeasible`` unless the cheapest policy of the space fits ``budget``."""
     cheapest = {name: LayerAction(config.max_sparsity, config.min_bits) for name in space.names}
-    action_wall(space, cheapest, budget, config, latency)
+    action_wall(space, cheapest, budget, config, cost)
 
 
 def infeasible_message(smallest: PolicyCost, budget: Budget, config: SearchConfig) -> str:
     needs = {
-        "weight bytes": (smallest.weight_bytes, budget.weight_bytes, "{:,}"),
-        "seconds of latency": (smallest.latency, budget.latency, "{:.4g}"),
-        "BOPs": (smallest.bops, budget.bops, "{:,}"),
+        "weight bytes": (smallest.weight_bytes, budget.weight_bytes, "{:,}", 1),
+        "seconds of latency": (smallest.latency, budget.latency, "{:.4g}", 1),
+        "BOPs": (smallest.bops, budget.bops, "{:,}", 1),
+        "fps": (smallest.fps, budget.fps, "{:,.1f}", -1),  # a floor, not a ceiling
     }
     over = [
         (f"{form.format(value)} {unit}", form.format(limit))
-        for unit, (value, limit, form) in needs.items()
-        if limit is not None and value > limit
+        for unit, (value, limit, form, sign) in needs.items()
+        if limit is not None and sign * value > sign * limit
     ]
+    if budget.board_fit and not smallest.board_fit:
+        over.append((f"more {', '.join(smallest.over)} than the board has", "the board's"))
     return (
         f"the smallest policy in the search space ({config.min_bits} bits, sparsity "
         f"{config.max_sparsity}) needs {' and '.join(value for value, _ in over)} but the "

@@ -1,12 +1,13 @@
-"""The board in the search loop (mcu backend).
+"""The backend's reference in the search loop: the board (mcu) or the toolchain's own
+estimate (finn).
 
-At the search's start a calibration sweep compiles the searched model at a few policies
-(dense 8-bit to 70 % pruned 2-bit), flashes each to the board, runs it once over serial and
-fits the estimate's cost table (``ajpq.backends.mcu.estimate.fit_table``) to the per-layer
-counts the board reports; the sweep is cached in ``out_dir`` by board, firmware hash and
-model. During the search every new best candidate is measured the same way: its record
-keeps the estimate made before the measurement next to the measured count, and the table is
-re-fitted with it, so later estimates use every measurement so far.
+At the search's start a calibration sweep lowers the searched model at a few policies (dense
+8-bit to 70 % pruned 2-bit) and measures each with the backend's ``measure`` (mcu: compile,
+flash, run once over serial; finn: finn-plus's estimate reports), and the backend's
+``calibrate`` fits its estimate to the evidence; the sweep is cached in ``out_dir`` by board,
+the backend's ``calibration_key`` and the model. During the search every new best candidate
+is measured the same way: its record keeps the estimate made before the measurement next to
+the measured count, and the calibration is re-fitted with it.
 
 A board that stops answering pauses the hardware step (``pause_s``), is flashed again and
 tried ``tries`` times in all; then the search stops with ``BoardLost`` and its checkpoint intact.
@@ -25,16 +26,10 @@ from rich.console import Console
 from rich.table import Table
 from torch import nn
 
-from ajpq.backends.mcu.estimate import (
-    CostTable,
-    default_table,
-    estimate,
-    evidence,
-    firmware_hash,
-    fit_table,
-)
-from ajpq.boards import get
-from ajpq.errors import AjpqError
+from ajpq.backends import Calibration, Cost
+from ajpq.backends import get as get_backend
+from ajpq.boards import Measurement, get
+from ajpq.errors import AjpqError, BudgetExceeded, ToolchainMissing, UnsupportedOp
 from ajpq.graph.hwgraph import HwGraph
 from ajpq.graph.lower import lower
 from ajpq.quant.policy import Policy
@@ -69,6 +64,11 @@ class HardwareRecord:
     measured: int  # count the board reported for one inference
     unit: str  # "instructions" (QEMU -icount) or "cycles"
     rows: list[dict[str, Any]] = field(default_factory=list, repr=False)  # per-node evidence
+    measured_latency: float | None = None  # seconds (under QEMU an instruction-count proxy)
+    estimated_fps: float | None = None
+    measured_fps: float | None = None  # finn: finn-plus's estimate; None for a board
+    estimated_resources: dict[str, float] = field(default_factory=dict)
+    measured_resources: dict[str, float] = field(default_factory=dict)
 
     @property
     def error(self) -> float:
@@ -101,14 +101,17 @@ def _structure_hash(graphs: dict[str, HwGraph]) -> str:
 
 
 class HardwareLoop:
-    """Measures graphs on ``board`` over serial and keeps the cost table fitted to them.
+    """Measures graphs with ``backend``'s reference on ``board`` and keeps its estimate
+    calibrated to them.
 
     ``connect`` makes the Board (``ajpq.boards.Board`` by default; tests pass one that
-    disconnects to check the retry and the clean failure).
+    disconnects to check the retry and the clean failure). ``fps``: the budget's frame rate,
+    which the backend folds to (finn).
     """
 
     def __init__(
         self,
+        backend: str,
         board: str,
         out_dir: Path,
         image: np.ndarray,
@@ -116,7 +119,9 @@ class HardwareLoop:
         tries: int = TRIES,
         pause_s: float | None = None,
         console: Console | None = None,
+        fps: float | None = None,
     ) -> None:
+        self.backend = get_backend(backend)
         self.spec = get(board)
         self.out_dir = Path(out_dir)
         self.image = np.ascontiguousarray(image, dtype=np.uint8)
@@ -124,17 +129,18 @@ class HardwareLoop:
         self.tries = tries
         self.pause_s = PAUSE_S if pause_s is None else pause_s
         self.console = console or Console(stderr=True, quiet=True)
+        self.fps = fps
         self.records: list[HardwareRecord] = []
-        self.table: CostTable = default_table()
+        self.calibration: Calibration = self.backend.calibrate([])
 
-    def latency(self, graph: HwGraph) -> float:
-        """Seconds per inference at the board clock, from the current table."""
-        return float(estimate(graph, self.spec, self.table).latency_s)
+    def cost(self, graph: HwGraph) -> Cost:
+        """The backend's estimate of ``graph`` with the current calibration."""
+        return self.backend.estimate(graph, self.spec, self.calibration, self.fps)
 
     def calibrate(self, graphs: dict[str, HwGraph]) -> None:
-        """Measure ``graphs`` (see ``sweep_graphs``) on the board, or read the cached sweep,
-        and fit the table to them."""
-        key = f"{self.spec.id}-{firmware_hash()}-{_structure_hash(graphs)}"
+        """Measure ``graphs`` (see ``sweep_graphs``), or read the cached sweep, and fit the
+        calibration to them."""
+        key = f"{self.spec.id}-{self.backend.calibration_key()}-{_structure_hash(graphs)}"
         cache = self.out_dir / f"calibration-{key}.json"
         if cache.exists():
             found = [HardwareRecord.from_dict(r) for r in json.loads(cache.read_text())]
@@ -145,7 +151,7 @@ class HardwareLoop:
                 record = self.measure(graph, "calibration", name, None, refit=False)
                 self.console.print(
                     f"calibration on {self.spec.id}: {name} measured {record.measured:,} "
-                    f"{record.unit} (default table estimated {record.estimated:,.0f})"
+                    f"{record.unit} (default estimate {record.estimated:,.0f})"
                 )
             calibration = [r.to_dict() for r in self.records if r.kind == "calibration"]
             temporary = cache.with_suffix(".tmp")
@@ -159,38 +165,36 @@ class HardwareLoop:
         self.refit()
 
     def refit(self) -> None:
-        self.table = fit_table([row for r in self.records for row in r.rows])
+        self.calibration = self.backend.calibrate([row for r in self.records for row in r.rows])
 
     def measure(
         self, graph: HwGraph, kind: str, label: str, episode: int | None, refit: bool = True
     ) -> HardwareRecord:
-        """Run ``graph`` once on the board; record it next to the current estimate."""
-        estimated = estimate(graph, self.spec, self.table).count
+        """Measure ``graph`` once; record it next to the current estimate."""
+        estimate = self.cost(graph)
         measurement = self._run(graph, label)
-        layers = measurement.per_layer
-        rows = evidence(
-            graph,
-            np.array([entry["count"] for entry in layers]),
-            np.array([entry["decode_count"] for entry in layers]),
-        )
+        seconds = measurement.latency_s
+        if seconds is None:
+            seconds = measurement.count / self.spec.clock_hz
         record = HardwareRecord(
-            kind, label, episode, estimated, int(measurement.count), measurement.unit, rows
-        )
+            kind, label, episode, estimate.count, int(measurement.count), measurement.unit,
+            self.backend.evidence(graph, measurement), seconds, estimate.fps, measurement.fps,
+            dict(estimate.resources), dict(measurement.resources),
+        )  # fmt: skip
         self.records.append(record)
         if refit:
             self.refit()
         return record
 
-    def _run(self, graph: HwGraph, label: str) -> Any:
-        from ajpq.backends.mcu import compile
-
-        artifact = compile(graph, self.spec, self.out_dir / "board" / label)
+    def _run(self, graph: HwGraph, label: str) -> Measurement:
+        out = self.out_dir / "board" / label
         for attempt in range(1, self.tries + 1):
             try:
-                with self.connect(self.spec.id) as board:
-                    board.flash(artifact)
-                    with board.open() as session:
-                        return session.benchmark(runs=1, warmup=0, x=self.image)
+                return self.backend.measure(
+                    graph, self.spec, out, self.image, self.connect, self.fps
+                )
+            except (BudgetExceeded, ToolchainMissing, UnsupportedOp):
+                raise  # the build, not the board: retrying cannot help
             except (AjpqError, OSError) as exc:
                 if attempt == self.tries:
                     raise BoardLost(
@@ -213,20 +217,35 @@ def _board(board: str) -> Any:
 
 
 def hardware_table(records: list[HardwareRecord]) -> Table:
-    """Estimated vs measured counts per board measurement, with the candidates' mean error."""
+    """Estimated vs measured counts per measurement, with the candidates' mean error; where
+    the reference also reports fps and resources (finn), those side by side too."""
     candidates = [abs(r.error) for r in records if r.kind == "candidate"]
     caption = (
         f"candidates: mean |error| {100 * float(np.mean(candidates)):.1f}% "
-        f"(estimate made before each measurement, table re-fitted after it)"
+        f"(estimate made before each measurement, calibration re-fitted after it)"
         if candidates
         else None
     )
-    table = Table(title="board measurements: estimate vs board", caption=caption)
-    for column in ("kind", "label", "estimated", "measured", "unit", "error"):
+    resources = sorted({k for r in records for k in r.measured_resources})
+    fps = any(r.measured_fps is not None for r in records)
+    title = "estimate vs reference" if resources else "board measurements: estimate vs board"
+    table = Table(title=title, caption=caption)
+    columns = ["kind", "label", "estimated", "measured", "unit", "error"]
+    columns += ["fps est / ref"] * fps + [f"{k} est / ref" for k in resources]
+    for column in columns:
         table.add_column(column, justify="left" if column in ("kind", "label", "unit") else "right")
     for r in records:
-        table.add_row(
-            r.kind, r.label, f"{r.estimated:,.0f}", f"{r.measured:,}", r.unit,
-            f"{100 * r.error:+.1f}%",
-        )  # fmt: skip
+        row = [r.kind, r.label, f"{r.estimated:,.0f}", f"{r.measured:,}", r.unit]
+        row.append(f"{100 * r.error:+.1f}%")
+        if fps:
+            row.append(_pair(r.estimated_fps, r.measured_fps))
+        row += [_pair(r.estimated_resources.get(k), r.measured_resources.get(k)) for k in resources]
+        table.add_row(*row)
     return table
+
+
+def _pair(estimated: float | None, measured: float | None) -> str:
+    if estimated is None or measured is None:
+        return "-"
+    error = f" ({100 * (estimated - measured) / measured:+.1f}%)" if measured else ""
+    return f"{estimated:,.0f} / {measured:,.0f}{error}"

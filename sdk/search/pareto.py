@@ -91,7 +91,7 @@ def pareto_plot(
 def report_table(candidates: Sequence[Candidate], baselines: Sequence[Candidate]) -> Table:
     """One row per baseline, then per search candidate (best accuracy first)."""
     table = Table(title="search vs baselines")
-    for column in ("name", "mean IoU", "weight B", "Huffman B", "BOPs", "latency", "fits"):
+    for column in ("name", "mean IoU", "weight B", "stored B", "BOPs", "latency", "fits"):
         table.add_column(column, justify="left" if column == "name" else "right")
     ranked = sorted(candidates, key=lambda c: -c.accuracy)
     for candidate in [*baselines, *ranked]:
@@ -100,7 +100,7 @@ def report_table(candidates: Sequence[Candidate], baselines: Sequence[Candidate]
             label(candidate),
             f"{candidate.accuracy:.4f}",
             f"{candidate.weight_bytes:,}",
-            "-" if candidate.huffman_bytes is None else f"{candidate.huffman_bytes:,}",
+            "-" if candidate.stored_bytes is None else f"{candidate.stored_bytes:,}",
             f"{candidate.bops:,}",
             f"{seconds * 1e3:.3f} ms {'(measured)' if measured else '(est.)'}",
             "yes" if candidate.feasible else "no",

@@ -6,7 +6,8 @@ import ajpq
 from ajpq.backends.mcu.estimate import FEATURES, default_table, estimate, evidence, fit_table
 from ajpq.search import Budget, BudgetInfeasible, SearchConfig
 from ajpq.search.controllers import LayerAction, action_wall, build_policy, ladder
-from ajpq.search.space import SearchSpace, policy_cost, shadow_graph
+from ajpq.search.cost import cost_model, policy_cost
+from ajpq.search.space import SearchSpace, shadow_graph
 
 SIZE = (32, 64)
 
@@ -53,7 +54,7 @@ def test_action_wall_fits_a_hand_policy_lowering_the_last_layers_first(space) ->
 
 def test_action_wall_meets_a_latency_budget_and_refuses_an_impossible_one(space) -> None:
     config = SearchConfig()
-    latency = lambda graph: estimate(graph, "qemu-mps2-an386").latency_s  # noqa: E731
+    latency = cost_model("mcu", "qemu-mps2-an386")
     actions = {name: LayerAction(0.0, 8) for name in space.names}
     full = policy_cost(space, build_policy(space, actions, config), latency)
     budget = Budget(latency=full.latency * 0.8)

@@ -4,7 +4,8 @@ import torch
 import ajpq
 from ajpq.search import Budget, BudgetInfeasible, SearchConfig
 from ajpq.search.controllers import LayerAction, build_policy, check_feasible
-from ajpq.search.space import SearchSpace, policy_cost
+from ajpq.search.cost import policy_cost
+from ajpq.search.space import SearchSpace
 
 SIZE = (32, 64)
 
