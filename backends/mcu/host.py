@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ajpq import resources
 from ajpq.errors import AjpqError, ToolchainMissing
 
-FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
+FIRMWARE = resources.FIRMWARE_DIR
 HOST_FLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared"]
 SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g"]
 

@@ -13,9 +13,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from ajpq import resources
 from ajpq.errors import AjpqError, ToolchainMissing
 
-FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
+FIRMWARE_DIR = resources.FIRMWARE_DIR
 PORTS_DIR = FIRMWARE_DIR / "ports"
 DEFAULT_BOARD = "qemu-mps2-an386"
 

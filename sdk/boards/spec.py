@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ajpq import resources
 from ajpq.errors import AjpqError
 
-BOARDS_DIR = Path(__file__).resolve().parents[2] / "hw" / "boards"
+BOARDS_DIR = resources.BOARDS_DIR
 KINDS = ("mcu", "fpga")
 TIMERS = ("dwt", "systick-icount")
 FLASH_METHODS = ("qemu", "pyocd", "openocd")
