@@ -71,14 +71,16 @@ class Board:
             return self.qemu.url
         return self.port or find_serial_port(self.spec)
 
-    def open(self) -> Session:
+    def open(self, run_timeout_s: float = 60.0) -> Session:
+        """A Session with the flashed firmware; ``run_timeout_s`` bounds one RUN request
+        (raise it for large models on QEMU, which runs them slower than a real core)."""
         if self.artifact is None:
             raise BoardError(
                 f"nothing is flashed to {self.spec.id} in this process; call flash(artifact) first"
             )
         shapes = (tuple(self.artifact.input_shape), tuple(self.artifact.output_shape))
         if self.qemu is not None:
-            return self.qemu.open_session(*shapes)
+            return self.qemu.open_session(*shapes, run_timeout_s=run_timeout_s)
         import serial
 
         try:
@@ -89,7 +91,12 @@ class Board:
             raise BoardError(
                 f"cannot open {self.url} for {self.spec.id} ({exc}); check the cable or pass --port"
             ) from None
-        return Session(Link(link, url=self.url), *shapes, clock_hz=self.spec.clock_hz)
+        return Session(
+            Link(link, url=self.url),
+            *shapes,
+            clock_hz=self.spec.clock_hz,
+            run_timeout_s=run_timeout_s,
+        )
 
     def close(self) -> None:
         if self.qemu is not None:
