@@ -1,5 +1,6 @@
 """MCU backend bench: Skynet (width 0.5, 160x320, a mixed policy with pruning) compiled to C
-with Huffman-packed weights and run on the emulated Cortex-M4 (QEMU -icount shift=0).
+with Huffman-packed weights, flashed to the emulated Cortex-M4 (QEMU -icount shift=0) and
+run over serial (ajpq.boards.Board / Session).
 
 Prints JSON: weight bytes (Huffman / fixed width / int8 / fp32), Huffman bits vs entropy,
 code bytes, peak arena RAM, flash, and instructions per MAC per kernel kind and for the whole
@@ -22,6 +23,8 @@ import numpy as np
 import torch
 
 import ajpq
+from ajpq.backends.mcu.artifact import Artifact
+from ajpq.boards import Board, Measurement
 from ajpq.models.random_init import randomize_batchnorm
 
 
@@ -34,9 +37,10 @@ def kind_of(node: ajpq.graph.hwgraph.Node) -> str:
     return "pointwise" if (kh, kw) == (1, 1) else f"conv{kh}x{kw}"
 
 
-def per_kind(graph: ajpq.HwGraph, layer_counts: np.ndarray, decode: np.ndarray) -> dict:
+def per_kind(graph: ajpq.HwGraph, per_layer: list[dict[str, int]]) -> dict:
+    """Instructions per MAC of each kernel kind, from a Measurement's per-layer counts."""
     kinds: dict[str, dict[str, float]] = {}
-    for node, count, dec in zip(graph.nodes[1:], layer_counts, decode, strict=True):
+    for node, layer in zip(graph.nodes[1:], per_layer, strict=True):
         if node.op not in ("conv", "linear"):
             continue
         macs = int(np.prod(node.shape[1:]) if node.op == "conv" else 1) * int(
@@ -44,11 +48,19 @@ def per_kind(graph: ajpq.HwGraph, layer_counts: np.ndarray, decode: np.ndarray) 
         )
         entry = kinds.setdefault(kind_of(node), {"macs": 0, "instructions": 0, "decode": 0})
         entry["macs"] += macs
-        entry["instructions"] += int(count) - int(dec)
-        entry["decode"] += int(dec)
+        entry["instructions"] += layer["count"] - layer["decode_count"]
+        entry["decode"] += layer["decode_count"]
     for entry in kinds.values():
         entry["instructions_per_mac"] = round(entry["instructions"] / entry["macs"], 3)
     return kinds
+
+
+def measure(artifact: Artifact, board_id: str, image: np.ndarray) -> Measurement:
+    """One inference of ``image`` on the board, over serial (QEMU runs Skynet slowly)."""
+    with Board(board_id) as board:
+        board.flash(artifact)
+        with board.open(run_timeout_s=1800) as session:
+            return session.benchmark(runs=1, warmup=0, x=image)
 
 
 def main(argv: list[str]) -> dict:
@@ -71,11 +83,11 @@ def main(argv: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as out:
         artifact = ajpq.compile(graph, "mcu", args.board, Path(out))
         image = np.random.default_rng(0).integers(0, 256, (1, 3, *size), dtype=np.uint8)
-        result = artifact.run_selftest(image, timeout_s=1800)
-        exact = bool(np.array_equal(result.outputs, graph.run(image)))
+        result = measure(artifact, args.board, image[0])
+        exact = bool(np.array_equal(result.output, graph.run(image)[0]))
     report = artifact.report
-    total = int(result.counts[0])
-    decode = int(result.decode_counts[0].sum())
+    total = result.count
+    decode = sum(layer["decode_count"] for layer in result.per_layer)
     macs = graph.summary()["macs"]
     layers = report["layers"]
     return {
@@ -98,7 +110,8 @@ def main(argv: list[str]) -> dict:
         "unit": result.unit,
         "instructions_per_mac": round(total / macs, 3),
         "decode_share": round(decode / total, 4),
-        "per_kind": per_kind(graph, result.layer_counts[0], result.decode_counts[0]),
+        "timer_source": result.timer_source,
+        "per_kind": per_kind(graph, result.per_layer),
     }
 
 

@@ -1,4 +1,8 @@
-"""Artifact: what ``compile(..., backend="mcu")`` leaves in its build directory."""
+"""Artifact: what ``compile(..., backend="mcu")`` leaves in its build directory.
+
+``run_host`` runs the host build; the firmware (``elf``) runs on a board through
+``ajpq.boards.Board``: ``board.flash(artifact)``, then ``board.open()`` for a Session.
+"""
 
 import json
 from dataclasses import dataclass, field
@@ -7,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ajpq.boards.measurement import Measurement
 from ajpq.errors import AjpqError
 
 
@@ -34,13 +39,6 @@ class Artifact:
             self.host_library, int(np.prod(self.input_shape)), int(np.prod(self.output_shape))
         )
         return model.run(images).reshape(len(images), *self.output_shape)
-
-    def run_selftest(self, images: np.ndarray, timeout_s: float = 120.0) -> "SelfTest":
-        """Build a firmware with ``images`` embedded, run it on the emulated board, and return
-        its outputs and per-inference timer counts (no serial link needed)."""
-        from ajpq.backends.mcu.selftest import run_selftest
-
-        return run_selftest(self, np.asarray(images), timeout_s)
 
     def save(self) -> Path:
         path = self.out_dir / "artifact.json"
@@ -73,11 +71,6 @@ class Artifact:
             ) from None
 
 
-@dataclass(frozen=True)
-class SelfTest:
-    outputs: np.ndarray  # (N, *output_shape) int64
-    counts: np.ndarray  # timer counts per inference
-    unit: str  # "instructions" (QEMU -icount) or "cycles"
-    timer_source: str
-    layer_counts: np.ndarray  # (N, layers)
-    decode_counts: np.ndarray  # (N, layers)
+# Transitional: backends/mcu/__init__.py still imports this name. Delete it together with
+# that import; every board result is an ajpq.boards.Measurement.
+SelfTest = Measurement

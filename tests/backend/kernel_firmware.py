@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ajpq.backends.mcu import qemu, toolchain
+from ajpq.backends.mcu import toolchain
+from ajpq.boards.qemu import run_to_exit
 from ajpq.errors import AjpqError
 from tests.backend.kernel_cases import Case
 
@@ -161,7 +162,7 @@ def parse(uart: str) -> dict[tuple[int, str], Run]:
 
 def run(elf: Path, timeout_s: float = 60) -> dict[tuple[int, str], Run]:
     """Runs the firmware under QEMU -icount; raises AjpqError unless it ends with done."""
-    result = qemu.run_elf(elf, timeout_s=timeout_s, icount=True)
+    result = run_to_exit(elf, timeout_s=timeout_s, icount=True)
     uart = result.uart_output.decode(errors="replace")
     if result.exit_code != 0 or not uart.rstrip().endswith("done"):
         raise AjpqError(f"kernel firmware exited {result.exit_code}: {uart[-300:]!r}")

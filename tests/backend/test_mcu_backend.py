@@ -1,5 +1,6 @@
-"""The MCU backend: generated C on the host and firmware on the emulated Cortex-M4 are
-bit-exact with the golden executor; the report, budget and error paths."""
+"""The MCU backend: generated C on the host and firmware on the emulated Cortex-M4 (flashed
+to a Board, run over serial by a Session) are bit-exact with the golden executor; the report,
+budget and error paths."""
 
 import dataclasses
 import shutil
@@ -12,9 +13,9 @@ import torch
 
 import ajpq
 from ajpq.backends import mcu
-from ajpq.backends.mcu.firmware import build_board_firmware
+from ajpq.backends.mcu.firmware import build_server_firmware
 from ajpq.backends.mcu.host import FIRMWARE, SANITIZE_FLAGS, include_dirs, runtime_sources
-from ajpq.boards import get
+from ajpq.boards import Board, get
 from ajpq.errors import AjpqError, BudgetExceeded, ToolchainMissing, UnsupportedOp
 from tests.backend.tools import need
 from tests.unit.graph.conftest import randomize_batchnorm
@@ -62,11 +63,24 @@ def test_firmware_on_qemu_is_bit_exact(built, request: pytest.FixtureRequest) ->
     need(request, "qemu-system-arm")
     name, graph, artifact = built
     x = images(5, seed=2)
-    result = artifact.run_selftest(x)
-    assert np.array_equal(result.outputs, graph.run(x))
-    assert result.unit == "instructions" and result.timer_source == "systick-icount"
-    assert (result.counts > 0).all()
-    print(f"{name}: {result.counts.tolist()} instructions per inference on QEMU M4")
+    with Board("qemu-mps2-an386") as board:
+        board.flash(artifact)
+        with board.open() as session:
+            outputs = np.stack([session.infer(image) for image in x])
+            first = session.benchmark(runs=2, warmup=0, x=x[0])
+            second = session.benchmark(runs=2, warmup=0)
+    assert np.array_equal(outputs, graph.run(x))
+    assert np.array_equal(first.output, graph.run(x[:1])[0])
+    assert (first.unit, first.timer_source, first.latency_s) == (
+        "instructions",
+        "systick-icount",
+        None,
+    )
+    assert first.count > 0 and first.min_count == first.max_count  # -icount: deterministic
+    assert (second.count, second.per_layer) == (first.count, first.per_layer)
+    assert len(first.per_layer) == len(graph.nodes) - 1
+    assert sum(layer["count"] for layer in first.per_layer) <= first.count
+    print(f"{name}: {first.count} instructions per inference on QEMU M4")
 
 
 def test_report_numbers_agree(built) -> None:
@@ -131,7 +145,7 @@ def test_linker_script_enforces_the_budget(
     )
     small = dataclasses.replace(get("qemu-mps2-an386"), ram_bytes=96 * 1024)
     with pytest.raises(AjpqError, match="RAM"):
-        build_board_firmware(artifact.out_dir / "src", small, tmp_path / "fw")
+        build_server_firmware(artifact.out_dir / "src", small, tmp_path / "fw")
 
 
 def test_unsupported_attribute_names_the_node(model, tmp_path: Path) -> None:
@@ -145,4 +159,4 @@ def test_missing_cross_compiler_says_which_package(model, tmp_path: Path, monkey
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     monkeypatch.setattr(shutil, "which", lambda *a, **k: None)
     with pytest.raises(ToolchainMissing, match="gcc-arm-none-eabi"):
-        build_board_firmware(FIRMWARE, get("qemu-mps2-an386"), tmp_path / "fw")
+        build_server_firmware(FIRMWARE, get("qemu-mps2-an386"), tmp_path / "fw")

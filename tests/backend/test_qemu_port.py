@@ -1,11 +1,12 @@
 """The qemu-mps2-an386 port builds with arm-none-eabi-gcc and runs on qemu-system-arm.
 
 Builds tests/backend/fixtures/firmware_hello.c at the board's real budget (1 MiB flash /
-320 KiB RAM), runs it under ``-icount shift=0`` and checks its exact UART text, that the timer
-is SysTick counting 40 instructions per tick (the fixed loop is two instructions per
-iteration), that the count repeats exactly, and the failure paths: RAM overflow at link time,
-a missing tool, a firmware that never exits, a HardFault. A missing toolchain skips with the
-reason (``--strict-hardware`` makes it a failure).
+320 KiB RAM), runs it with the one QEMU launcher (``ajpq.boards.qemu.run_to_exit``, under
+``-icount shift=0``) and checks its exact UART text, that the timer is SysTick counting 40
+instructions per tick (the fixed loop is two instructions per iteration), that the count
+repeats exactly, and the failure paths: RAM overflow at link time, a missing tool, a firmware
+that never exits, a HardFault. A missing toolchain skips with the reason
+(``--strict-hardware`` makes it a failure).
 """
 
 import re
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from ajpq.backends.mcu import qemu, toolchain
+from ajpq.backends.mcu import toolchain
+from ajpq.boards.qemu import Qemu, QemuResult, run_to_exit
 from ajpq.errors import AjpqError, ToolchainMissing
 
 HELLO = Path(__file__).resolve().parent / "fixtures" / "firmware_hello.c"
@@ -54,12 +56,12 @@ def _loop_ticks(output: bytes, iterations: int) -> int:
 
 
 @pytest.fixture(scope="module")
-def hello_runs(build_dir: Path) -> dict[int, list[qemu.QemuResult]]:
+def hello_runs(build_dir: Path) -> dict[int, list[QemuResult]]:
     """Two runs of the hello firmware for each loop length."""
     runs = {}
     for iterations in (LOOP, 2 * LOOP):
         elf = _build(build_dir, f"hello_{iterations}", LOOP_ITERATIONS=iterations)
-        runs[iterations] = [qemu.run_elf(elf, timeout_s=TIMEOUT_S) for _ in range(2)]
+        runs[iterations] = [run_to_exit(elf, timeout_s=TIMEOUT_S) for _ in range(2)]
     return runs
 
 
@@ -111,14 +113,38 @@ def test_static_array_larger_than_ram_fails_to_link(build_dir: Path) -> None:
 def test_firmware_that_never_exits_times_out(build_dir: Path) -> None:
     elf = _build(build_dir, "never_exits", NEVER_EXIT=None)
     with pytest.raises(AjpqError, match=r"did not exit within 1\.5 s.*hello from ajpq"):
-        qemu.run_elf(elf, timeout_s=1.5)
+        run_to_exit(elf, timeout_s=1.5)
 
 
 def test_hard_fault_is_reported_and_exits_3(build_dir: Path) -> None:
     elf = _build(build_dir, "hard_fault", HARD_FAULT=None)
-    result = qemu.run_elf(elf, timeout_s=TIMEOUT_S, uart_input=b"x")
+    result = run_to_exit(elf, timeout_s=TIMEOUT_S, uart_input=b"x")
     assert result.exit_code == 3
     assert b"got x\najpq: HardFault pc=0x30000000 " in result.uart_output
+
+
+def test_a_garbage_kernel_or_machine_is_one_sentence(build_dir: Path) -> None:
+    junk = build_dir / "junk.elf"
+    junk.write_bytes(bytes(100))  # a raw image: reset vector 0 faults, the fault locks up
+    with pytest.raises(AjpqError) as error:
+        run_to_exit(junk, timeout_s=TIMEOUT_S)
+    assert str(error.value) == (
+        "qemu-system-arm could not run junk.elf on mps2-an386 (exit -6): fatal: Lockup: can't "
+        "escalate 3 to HardFault (current priority -1); check the machine and that the ELF is "
+        "built for its port"
+    )
+    with pytest.raises(AjpqError, match=r"on no-such-board \(exit 1\): unsupported machine type; "):
+        run_to_exit(_build(build_dir, "hello_other"), machine="no-such-board")
+
+
+def test_the_launcher_kills_and_reaps_qemu(build_dir: Path) -> None:
+    elf = _build(build_dir, "never_exits_too", NEVER_EXIT=None)
+    with Qemu(elf) as qemu:
+        process = qemu.start("stdio")
+        assert process.poll() is None and not qemu.exited()
+        logs = qemu.errors()
+    assert process.returncode is not None  # killed and reaped: no zombie left
+    assert (logs, qemu.process, qemu.output()) == ("", None, b"")
 
 
 def test_missing_tools_raise_toolchain_missing(
@@ -128,6 +154,6 @@ def test_missing_tools_raise_toolchain_missing(
     with pytest.raises(ToolchainMissing, match="install the Debian package gcc-arm-none-eabi"):
         toolchain.build_firmware([HELLO], [], tmp_path / "x.elf", FLASH_SIZE, RAM_SIZE, STACK_SIZE)
     with pytest.raises(ToolchainMissing, match="Debian package qemu-system-arm"):
-        qemu.run_elf(HELLO, timeout_s=1)
+        run_to_exit(HELLO, timeout_s=1)
     with pytest.raises(ToolchainMissing, match="Debian package gcc "):
         toolchain.find_tool("gcc")
