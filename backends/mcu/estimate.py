@@ -17,15 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.optimize import nnls
 
+from ajpq.backends.mcu import budget
 from ajpq.backends.mcu.host import FIRMWARE
 from ajpq.backends.mcu.plan import plan
 from ajpq.boards import BoardSpec, get
 from ajpq.graph.hwgraph import HwGraph, Node
 
-CODE_BYTES_ESTIMATE = 24 * 1024  # same as the compile step's flash check
-RUNTIME_RAM_BYTES = 4096  # the server firmware: frame buffers (4 x 512 B) and its text buffer
 FAST_SHIFT = 33  # the M4 kernels' requantization fast path needs shift >= 33
 
 FEATURES = ("work", "padding", "columns", "requant_fast", "requant_mixed", "requant_slow", "node")
@@ -142,15 +140,9 @@ def estimate(
             "decode": decode,
         }
     count = float(sum(layer["count"] for layer in per_layer.values()))
-    model_plan = plan(hw, max_kernel_scratch=max(spec.ram_bytes // 8, 1024))
-    ram = (
-        model_plan.arena_bytes
-        + model_plan.weight_scratch_bytes
-        + model_plan.kernel_scratch_bytes
-        + spec.stack_bytes
-        + RUNTIME_RAM_BYTES
-    )
-    flash = _model_bytes(hw) + CODE_BYTES_ESTIMATE
+    model_plan = plan(hw, budget.kernel_scratch_cap(spec.ram_bytes))
+    ram = budget.ram_bytes(model_plan, spec)
+    flash = budget.flash_bytes(_model_bytes(hw))
     return Cost(count, "instructions", count / spec.clock_hz, flash, ram, per_layer)
 
 
@@ -192,6 +184,8 @@ def evidence(
 def fit_table(rows: list[dict[str, Any]]) -> CostTable:
     """Non-negative least squares per kind over ``rows`` (from ``evidence``); kinds without
     rows keep their defaults, ``decode`` is total decode over total weights."""
+    from scipy.optimize import nnls  # only calibration needs scipy, not compile or estimate
+
     table = default_table()
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for row in rows:

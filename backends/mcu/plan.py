@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ajpq.backends.mcu.budget import aligned, kernel_scratch_bytes
 from ajpq.errors import UnsupportedOp
 from ajpq.graph.hwgraph import HwGraph, Node
 
-ALIGN = 8
 OPTIMIZED = {  # same ABI and numbers, SMLAD dual MACs on Cortex-M4 (portable C elsewhere)
     "conv": "ajpq_conv_m4_s8",
     "dwconv": "ajpq_dwconv_m4_s8",
@@ -99,18 +99,14 @@ def choose_kernel(step: Step, graph: HwGraph, max_scratch: int) -> None:
     source = graph.node(step.inputs[0])
     largest_input = 1 << source.bits
     bound = int(np.abs(node.arrays["bias"]).max(initial=0)) + taps * largest_input * 128
-    if step.kind == "conv":
-        depth = (taps + 3) // 4 * 4
-        scratch = (node.channels + 2) * depth * 2 + 16 * node.channels
-    elif step.kind == "linear":
-        scratch = weight.shape[1] // 4 * 4 * 2
-    else:
-        scratch = 0
+    scratch = kernel_scratch_bytes(step.kind, node.channels, taps)
     if bound < 1 << 31 and scratch <= max_scratch:
-        step.kernel, step.scratch_bytes = OPTIMIZED[step.kind], _aligned(scratch)
+        step.kernel, step.scratch_bytes = OPTIMIZED[step.kind], aligned(scratch)
 
 
-def plan(graph: HwGraph, max_kernel_scratch: int = 32 * 1024) -> Plan:
+def plan(graph: HwGraph, max_kernel_scratch: int) -> Plan:
+    """Kernel calls and the arena of ``graph``; an M4 kernel may ask for at most
+    ``max_kernel_scratch`` bytes (``budget.kernel_scratch_cap`` of the board's RAM)."""
     steps = [Step(n, kernel_kind(n), list(n.inputs), n.name) for n in graph.nodes[1:]]
     for step in steps:
         choose_kernel(step, graph, max_kernel_scratch)
@@ -139,7 +135,7 @@ def plan(graph: HwGraph, max_kernel_scratch: int = 32 * 1024) -> Plan:
     )
     kernel_scratch = max((s.scratch_bytes for s in steps), default=0)
     return Plan(
-        steps, tensors, arena, _aligned(scratch), kernel_scratch, first.name, graph.output.name
+        steps, tensors, arena, aligned(scratch), kernel_scratch, first.name, graph.output.name
     )
 
 
@@ -150,24 +146,20 @@ def _root(tensors: dict[str, Tensor], name: str) -> Tensor:
     return t
 
 
-def _aligned(n: int) -> int:
-    return (n + ALIGN - 1) // ALIGN * ALIGN
-
-
 def _assign_offsets(tensors: list[Tensor]) -> int:
     """First-fit by decreasing size among tensors whose lifetimes overlap; returns arena size."""
     placed: list[Tensor] = []
     for t in sorted(tensors, key=lambda t: (-t.bytes, t.first)):
         busy = sorted(
-            (p.offset, p.offset + _aligned(p.bytes))
+            (p.offset, p.offset + aligned(p.bytes))
             for p in placed
             if p.first <= t.last and t.first <= p.last
         )
         offset = 0
         for start, end in busy:
-            if offset + _aligned(t.bytes) <= start:
+            if offset + aligned(t.bytes) <= start:
                 break
             offset = max(offset, end)
         t.offset = offset
         placed.append(t)
-    return max((p.offset + _aligned(p.bytes) for p in placed), default=0)
+    return max((p.offset + aligned(p.bytes) for p in placed), default=0)
