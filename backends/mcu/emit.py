@@ -68,23 +68,10 @@ class Emitter:
         return name
 
     def groups(self, node: Node) -> list[tuple[int, int]]:
-        """(first channel, channel count) of each separately coded group of channels: per
-        bit-width group when that costs fewer flash bytes (streams + tables), else one code."""
-        whole = [(0, node.channels)]
-        if not self.group_codes or len(node.arrays.get("bit_groups", ())) < 2:
-            return whole
-        split = [(int(first), int(count)) for _, first, count in node.arrays["bit_groups"]]
-        weight = node.arrays["weight"].astype(np.int64)
-
-        def cost(groups: list[tuple[int, int]]) -> int:
-            total = 0
-            for first, count in groups:
-                values = weight[first : first + count].ravel()
-                code = huffman.build_code(values)
-                total += (huffman.encoded_bits(values, code) + 7) // 8 + huffman.table_bytes(code)
-            return total
-
-        return split if cost(split) < cost(whole) else whole
+        """(first channel, channel count) of each separately coded group of channels."""
+        return huffman.channel_groups(
+            node.arrays["weight"], node.arrays.get("bit_groups"), self.group_codes
+        )
 
     def packed_weights(self, index: int, node: Node) -> None:
         """Huffman-code the layer's weights: one canonical code per group of channels."""

@@ -1,9 +1,11 @@
-"""Canonical, length-limited Huffman coding of a layer's int8 weights (one code per tensor).
+"""Canonical, length-limited Huffman coding of a layer's int8 weights (one code per tensor,
+or per group of equal-bit-width channels: ``channel_groups``).
 
 The mcu backend stores each weight tensor as a bit stream decoded at run time by
 ``firmware/runtime/ajpq_huffman.c``. This module builds the code (package-merge, so lengths
 never pass ``MAX_CODE_LENGTH`` and the code is optimal under that limit), packs and unpacks
-the stream (MSB first) and writes the C table the decoder reads.
+the stream (MSB first) and writes the C table the decoder reads. ``stored_weight_bytes`` is
+the flash a whole graph's streams and tables take, the rule every budget reads.
 
 Stream format (what ``encode`` returns): the codes of the symbols in order, most significant
 bit first, zero bits up to a whole byte, then ``PAD_BYTES`` zero bytes. The decoder refills its
@@ -27,8 +29,12 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ajpq.graph.hwgraph import HwGraph
 
 MAX_CODE_LENGTH = 16
 LOOKUP_BITS = 8  # first-level table width; see c_table
@@ -268,3 +274,53 @@ const ajpq_huffman_table_t {name} = {{
     {name}_lookup, {name}_symbols, {name}_first_code, {name}_count, {name}_first_index,
 }};
 """
+
+
+# ---- a graph's weights as the mcu backend stores them -------------------------------------
+def stream_bytes(symbols: np.ndarray, code: HuffmanCode) -> int:
+    """Bytes of ``encode(symbols, code)`` (codes, byte padding and PAD_BYTES), uncoded."""
+    return (encoded_bits(symbols, code) + 7) // 8 + PAD_BYTES
+
+
+def _coded_bytes(weight: np.ndarray, groups: list[tuple[int, int]]) -> int:
+    """Code bits rounded to bytes plus table bytes of ``weight`` coded per group: what the
+    choice between one code and one code per bit-width group compares."""
+    total = 0
+    for first, count in groups:
+        values = weight[first : first + count].ravel()
+        code = build_code(values)
+        total += (encoded_bits(values, code) + 7) // 8 + table_bytes(code)
+    return total
+
+
+def channel_groups(
+    weight: np.ndarray, bit_groups: np.ndarray | None, group_codes: bool = True
+) -> list[tuple[int, int]]:
+    """(first output channel, channel count) of each separately coded group of a layer's
+    ``weight``: one code per bit-width group (``bit_groups`` rows ``[bits, first, count]``,
+    from ``sort_channels_by_bits``) when that costs fewer bytes, else one for the layer."""
+    whole = [(0, int(weight.shape[0]))]
+    if not group_codes or bit_groups is None or len(bit_groups) < 2:
+        return whole
+    split = [(int(first), int(count)) for _, first, count in bit_groups]
+    values = np.asarray(weight).astype(np.int64)
+    return split if _coded_bytes(values, split) < _coded_bytes(values, whole) else whole
+
+
+def stored_weight_bytes(hw: "HwGraph", group_codes: bool = True) -> int:
+    """Flash bytes of ``hw``'s Huffman weight streams and code tables exactly as ``compile``
+    emits them (channels sorted by bit-width, one code per chosen group, PAD_BYTES per
+    stream); biases and requantization parameters are not included."""
+    from ajpq.graph.sort_channels_by_bits import sort_channels_by_bits
+
+    graph = sort_channels_by_bits(hw) if group_codes else hw
+    total = 0
+    for node in graph.nodes:
+        if node.op not in ("conv", "linear"):
+            continue
+        weight = node.arrays["weight"].astype(np.int64)
+        for first, count in channel_groups(weight, node.arrays.get("bit_groups"), group_codes):
+            values = weight[first : first + count].ravel()
+            code = build_code(values)
+            total += stream_bytes(values, code) + table_bytes(code)
+    return total
