@@ -2,10 +2,13 @@
 
 A port folder holds its C sources, a linker script template (``linker.ld.in`` with
 ``@FLASH_SIZE@``, ``@RAM_SIZE@`` and ``@STACK_SIZE@``) and ``port.mk``, whose plain
-``NAME = words`` lines give the compile flags; this module reads that file, renders the
-template with the board's real budget into the build folder and runs arm-none-eabi-gcc once
-over every source. An image that does not fit fails at link time and is reported as one
-sentence naming the region, the bytes needed and the bytes the board has.
+``NAME = words`` lines give the compile flags, the sources, and two numbers for the shared
+Cortex-M startup (``ports/common/cortexm_startup.c``): ``PORT_IRQS``, the part's external
+IRQ count, and ``PORT_SET_VTOR`` (1 or 0), passed as ``-DAJPQ_PORT_IRQS`` and
+``-DAJPQ_PORT_SET_VTOR``. This module reads that file, renders the template with the board's
+real budget into the build folder and runs arm-none-eabi-gcc once over every source. An image
+that does not fit fails at link time and is reported as one sentence naming the region, the
+bytes needed and the bytes the board has.
 """
 
 import re
@@ -64,6 +67,21 @@ def port_settings(board: str = DEFAULT_BOARD) -> dict[str, list[str]]:
         if match:
             settings[match.group(1)] = match.group(2).split()
     return settings
+
+
+def port_defines(board: str = DEFAULT_BOARD) -> dict[str, object]:
+    """The startup's defines from port.mk: AJPQ_PORT_IRQS (required), AJPQ_PORT_SET_VTOR."""
+    settings = port_settings(board)
+    irqs = settings.get("PORT_IRQS", [])
+    if len(irqs) != 1 or not irqs[0].isdigit():
+        raise AjpqError(
+            f"port.mk of '{board}' needs one line `PORT_IRQS = <count>` (the part's external "
+            "IRQs, from its reference manual) for the vector table of ports/common"
+        )
+    set_vtor = settings.get("PORT_SET_VTOR", ["1"])
+    if set_vtor not in (["0"], ["1"]):
+        raise AjpqError(f"PORT_SET_VTOR in the port.mk of '{board}' must be 0 or 1")
+    return {"AJPQ_PORT_IRQS": int(irqs[0]), "AJPQ_PORT_SET_VTOR": int(set_vtor[0])}
 
 
 def render_linker_script(
@@ -145,7 +163,7 @@ def build_firmware(
         gcc,
         *settings["PORT_CPU_FLAGS"],
         *settings["PORT_CFLAGS"],
-        *_define_flags(defines),
+        *_define_flags({**port_defines(board), **(defines or {})}),
         *(f"-I{path}" for path in includes),
         *map(str, [*sources, *port_sources]),
         f"-T{script}",

@@ -4,7 +4,8 @@ No board is attached in CI, so these tests are build-only: for each board in hw/
 uses one of these ports, tests/backend/fixtures/firmware_hello.c is linked at the board's
 budget and the ELF is read back: the vector table's initial stack pointer is the top of the
 RAM the rendered linker script describes, the reset vector is a Thumb address inside flash,
-the table has one slot per exception and IRQ of the part, and the port API is defined.
+the table has one slot per exception and IRQ of the part (the shared startup in
+ports/common, sized by the port.mk's PORT_IRQS), and the port API is defined.
 Every port source also compiles cleanly with -Wall -Wextra -Werror. A missing toolchain skips
 with the reason (``--strict-hardware`` makes it a failure).
 """
@@ -128,6 +129,16 @@ def test_vector_table_has_a_slot_for_every_irq(built: tuple) -> None:
     assert len(table) == 4 * (16 + PARTS[board.id][2])
 
 
+@pytest.mark.parametrize("board_id", sorted(PARTS))
+def test_port_mk_states_the_parts_irq_count(board_id: str) -> None:
+    """The shared startup's vector table is sized by PORT_IRQS of the board's port.mk."""
+    port = boards.get(board_id).port
+    assert toolchain.port_defines(port) == {
+        "AJPQ_PORT_IRQS": PARTS[board_id][2],
+        "AJPQ_PORT_SET_VTOR": 1,
+    }
+
+
 def test_port_api_is_defined(built: tuple) -> None:
     _, elf = built
     symbols = _symbols(elf)
@@ -156,6 +167,7 @@ def test_port_sources_compile_without_warnings(build_dir: Path, port: str) -> No
                 "-Wall",
                 "-Wextra",
                 "-Werror",
+                *(f"-D{name}={value}" for name, value in toolchain.port_defines(port).items()),
                 f"-I{toolchain.FIRMWARE_DIR / 'include'}",
                 "-c",
                 str(folder / source),

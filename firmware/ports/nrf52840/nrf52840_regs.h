@@ -67,12 +67,7 @@
 #define UARTE_BAUDRATE_115200 0x01D7E000u /* 115108 baud, from the 16 MHz peripheral clock */
 
 /* Cortex-M4 system control block and debug (ARMv7-M ARM B3.2, C1.6). */
-#define SCB_ICSR AJPQ_REG(0xE000ED04u)
-#define SCB_VTOR AJPQ_REG(0xE000ED08u)
 #define SCB_SHPR3 AJPQ_REG(0xE000ED20u)
-#define SCB_CFSR AJPQ_REG(0xE000ED28u)
-#define SCB_HFSR AJPQ_REG(0xE000ED2Cu)
-#define SCB_CPACR AJPQ_REG(0xE000ED88u)
 #define SCB_ICSR_PENDSTSET (1u << 26)
 #define COREDEBUG_DHCSR AJPQ_REG(0xE000EDF0u)
 #define COREDEBUG_DHCSR_C_DEBUGEN (1u << 0)

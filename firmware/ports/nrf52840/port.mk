@@ -4,5 +4,9 @@
 PORT_CPU_FLAGS = -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16
 PORT_CFLAGS = -std=c99 -O2 -g -ffunction-sections -fdata-sections -Wall -Wextra
 PORT_LDFLAGS = -nostartfiles --specs=nano.specs -Wl,--gc-sections
-PORT_SOURCES = startup.c port.c uart.c ../common/cortexm_timer.c
+PORT_SOURCES = ../common/cortexm_startup.c port.c uart.c ../common/cortexm_timer.c
 PORT_LINKER_TEMPLATE = linker.ld.in
+# The vector table (common/cortexm_startup.c): 48 peripheral IRQs (IRQ 0 POWER_CLOCK ..
+# IRQ 47 SPIM3); VTOR is set, in case a bootloader started this image.
+PORT_IRQS = 48
+PORT_SET_VTOR = 1
