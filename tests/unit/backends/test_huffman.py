@@ -142,3 +142,52 @@ def test_errors_name_the_problem() -> None:
         huffman.decode(b"\x00", 9, code)
     with pytest.raises(huffman.HuffmanError, match="Kraft"):
         huffman.HuffmanCode(symbols=(0, 1, 2), lengths=(1, 1, 1))
+
+
+# ---- what a layer and a graph take in flash ----------------------------------------------
+def test_stream_bytes_are_the_length_of_the_encoded_stream() -> None:
+    values = gaussian_layer(np.random.default_rng(5), 1536, 4)
+    code = huffman.build_code(values)
+    assert huffman.stream_bytes(values, code) == len(huffman.encode(values, code))
+
+
+def test_channel_groups_split_only_when_that_is_smaller() -> None:
+    rng = np.random.default_rng(6)
+    eight = gaussian_layer(rng, 8 * 512, 8).reshape(8, 512)
+    two = gaussian_layer(rng, 8 * 512, 2).reshape(8, 512)
+    weight = np.concatenate([eight, two]).astype(np.int64)
+    groups = np.array([[8, 0, 8], [2, 8, 8]])
+    assert huffman.channel_groups(weight, groups) == [(0, 8), (8, 8)]
+    assert huffman.channel_groups(weight, groups, group_codes=False) == [(0, 16)]
+    assert huffman.channel_groups(weight, None) == [(0, 16)]
+    alike = np.concatenate([eight, gaussian_layer(rng, 8 * 512, 8).reshape(8, 512)])
+    # both groups drawn alike: a second code table costs more than it saves
+    assert huffman.channel_groups(alike.astype(np.int64), groups) == [(0, 16)]
+
+
+def test_stored_weight_bytes_of_a_uniform_graph_is_one_code_per_layer() -> None:
+    """One code per layer (no width groups to split): streams with PAD_BYTES + tables, which
+    is PAD_BYTES per layer more than the codes' bytes + tables."""
+    import torch
+
+    from ajpq.graph.lower import lower
+    from ajpq.models import skynet
+    from ajpq.quant.policy import Policy
+    from ajpq.quant.quantize import quantize
+
+    torch.manual_seed(0)
+    model = skynet(0.125, (32, 64)).eval()
+    graph = lower(quantize(model, Policy.from_sparsity(model, 0.5, bits=4)))
+    layers = [
+        n.arrays["weight"].astype(np.int64).ravel()
+        for n in graph.nodes
+        if n.op in ("conv", "linear")
+    ]
+    codes = [huffman.build_code(values) for values in layers]
+    unpadded = sum(
+        (huffman.encoded_bits(v, c) + 7) // 8 + huffman.table_bytes(c)
+        for v, c in zip(layers, codes, strict=True)
+    )
+    stored = huffman.stored_weight_bytes(graph)
+    assert stored == huffman.stored_weight_bytes(graph, group_codes=False)
+    assert stored == unpadded + huffman.PAD_BYTES * len(layers)
