@@ -16,6 +16,7 @@ from typing import Any
 
 from ajpq.boards.flashers import flash_elf
 from ajpq.boards.protocol import Link
+from ajpq.boards.qemu import MACHINE
 from ajpq.boards.qemu_board import QemuBoard
 from ajpq.boards.session import Session
 from ajpq.boards.spec import BoardSpec, get
@@ -57,7 +58,7 @@ class Board:
             qemu = self.spec.extra.get("qemu", {})
             self.qemu = QemuBoard(
                 artifact.elf,
-                machine=qemu.get("machine", "mps2-an386"),
+                machine=qemu.get("machine", MACHINE),
                 icount=qemu.get("icount", True),
             ).start()
         else:
@@ -79,24 +80,22 @@ class Board:
                 f"nothing is flashed to {self.spec.id} in this process; call flash(artifact) first"
             )
         shapes = (tuple(self.artifact.input_shape), tuple(self.artifact.output_shape))
-        if self.qemu is not None:
-            return self.qemu.open_session(*shapes, run_timeout_s=run_timeout_s)
+        link = self.qemu.link() if self.qemu is not None else self._serial_link()
+        return Session(link, *shapes, clock_hz=self.spec.clock_hz, run_timeout_s=run_timeout_s)
+
+    def _serial_link(self) -> Link:
+        """The protocol link over a real board's serial device."""
         import serial
 
         try:
-            link = serial.serial_for_url(
+            port = serial.serial_for_url(
                 self.url, baudrate=self.spec.serial.get("baud", 115200), timeout=0.05
             )
         except serial.SerialException as exc:
             raise BoardError(
                 f"cannot open {self.url} for {self.spec.id} ({exc}); check the cable or pass --port"
             ) from None
-        return Session(
-            Link(link, url=self.url),
-            *shapes,
-            clock_hz=self.spec.clock_hz,
-            run_timeout_s=run_timeout_s,
-        )
+        return Link(port, url=self.url)
 
     def close(self) -> None:
         if self.qemu is not None:

@@ -87,6 +87,12 @@ class QemuBoard:
             "the machine may be overloaded: retry, or raise connect_timeout_s"
         )
 
+    def link(self) -> Link:
+        """The framed protocol link over this board's serial port."""
+        if self.port is None:
+            raise AjpqError("QemuBoard is not started; use it as `with QemuBoard(elf) as board`")
+        return Link(self.port, timeout_s=self.timeout_s, url=self.url)
+
     def open_session(
         self,
         input_shape: tuple[int, ...],
@@ -94,10 +100,7 @@ class QemuBoard:
         run_timeout_s: float = 60.0,
     ) -> Session:
         """A Session over this board's serial port."""
-        if self.port is None:
-            raise AjpqError("QemuBoard is not started; use it as `with QemuBoard(elf) as board`")
-        link = Link(self.port, timeout_s=self.timeout_s, url=self.url)
-        return Session(link, input_shape, output_shape, run_timeout_s=run_timeout_s)
+        return Session(self.link(), input_shape, output_shape, run_timeout_s=run_timeout_s)
 
     def kill(self) -> None:
         """Kill QEMU now (the serial port stays open, and stops answering)."""
