@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from ajpq.backends.mcu import toolchain
-from ajpq.boards.qemu import Qemu, QemuResult, run_to_exit
+from ajpq.boards.qemu import Qemu, QemuResult, qemu_binary, qemu_command, run_to_exit
+from ajpq.boards.qemu_board import tcp_serial
 from ajpq.errors import AjpqError, ToolchainMissing
 
 HELLO = Path(__file__).resolve().parent / "fixtures" / "firmware_hello.c"
@@ -135,6 +136,17 @@ def test_a_garbage_kernel_or_machine_is_one_sentence(build_dir: Path) -> None:
     )
     with pytest.raises(AjpqError, match=r"on no-such-board \(exit 1\): unsupported machine type; "):
         run_to_exit(_build(build_dir, "hello_other"), machine="no-such-board")
+
+
+def test_one_command_line_for_both_serial_backends(build_dir: Path) -> None:
+    elf = build_dir / "any.elf"
+    common = [qemu_binary(), "-M", "mps2-an386", "-nographic", "-monitor", "none"]
+    common += ["-semihosting-config", "enable=on,target=native", "-serial"]
+    tail = ["-icount", "shift=0,sleep=off", "-kernel", str(elf)]
+    assert qemu_command(elf, "mps2-an386", "stdio") == [*common, "stdio", *tail]
+    tcp = "tcp:127.0.0.1:4321,server=on,wait=on,nodelay=on"
+    assert qemu_command(elf, "mps2-an386", tcp_serial(4321)) == [*common, tcp, *tail]
+    assert qemu_command(elf, "mps2-an386", "stdio", icount=False) == [*common, "stdio", *tail[2:]]
 
 
 def test_the_launcher_kills_and_reaps_qemu(build_dir: Path) -> None:
