@@ -5,7 +5,6 @@ right shift, as TFLite does; the product is taken in 64 bits and rounded once (T
 single-rounding mode), i.e. round half up. On a Cortex-M this is SMULL + add + shift.
 """
 
-import math
 
 import numpy as np
 
@@ -15,28 +14,49 @@ MAX_SHIFT = 62
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
     """(multiplier, shift) with multiplier * 2^-shift ~= real, multiplier < 2^31."""
-    if not real > 0.0:
-        return 0, 1
-    mantissa, exponent = math.frexp(real)  # real = mantissa * 2^exponent, mantissa in [0.5, 1)
-    multiplier = round(mantissa * (1 << MULTIPLIER_BITS))
-    if multiplier == 1 << MULTIPLIER_BITS:
-        multiplier //= 2
-        exponent += 1
-    shift = MULTIPLIER_BITS - exponent
-    if shift > MAX_SHIFT:  # so small that only the rounding constant could matter
-        multiplier >>= shift - MAX_SHIFT
-        shift = MAX_SHIFT
-    if shift < 1:
-        raise ValueError(f"requantization factor {real} is too large for a 31-bit multiplier")
-    return multiplier, shift
+    multiplier, shift = quantize_multipliers(np.array([real]))
+    return int(multiplier[0]), int(shift[0])
 
 
 def quantize_multipliers(reals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    pairs = [quantize_multiplier(float(r)) for r in np.asarray(reals, dtype=np.float64).ravel()]
-    return (
-        np.array([p[0] for p in pairs], dtype=np.int32),
-        np.array([p[1] for p in pairs], dtype=np.int8),
-    )
+    """Per-channel (int32 multiplier, int8 shift) for the factors ``reals``; a factor that is
+    not positive gets (0, 1)."""
+    reals = np.asarray(reals, dtype=np.float64).ravel()
+    positive = reals > 0.0
+    mantissa, exponent = np.frexp(np.where(positive, reals, 0.5))  # mantissa in [0.5, 1)
+    multiplier = np.round(mantissa * float(1 << MULTIPLIER_BITS)).astype(np.int64)  # half even
+    carry = multiplier == 1 << MULTIPLIER_BITS
+    multiplier[carry] //= 2
+    shift = MULTIPLIER_BITS - (exponent.astype(np.int64) + carry)
+    excess = np.clip(shift - MAX_SHIFT, 0, 63)  # so small that only the rounding could matter
+    multiplier >>= excess
+    shift = np.minimum(shift, MAX_SHIFT)
+    too_large = positive & (shift < 1)
+    if too_large.any():
+        real = reals[np.flatnonzero(too_large)[0]]
+        raise ValueError(f"requantization factor {real} is too large for a 31-bit multiplier")
+    multiplier[~positive], shift[~positive] = 0, 1
+    return multiplier.astype(np.int32), shift.astype(np.int8)
+
+
+def quantize_multiplier_pairs(
+    reals_a: np.ndarray, reals_b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two factors per channel sharing one shift (a residual add): the shift of the larger,
+    each multiplier rounded at it. Returns int64 multipliers a and b, and int8 shifts."""
+    reals_a = np.asarray(reals_a, dtype=np.float64).ravel()
+    reals_b = np.asarray(reals_b, dtype=np.float64).ravel()
+    _, shift = quantize_multipliers(np.maximum(reals_a, reals_b))
+    exponent = shift.astype(np.int64)
+    multiplier_a = np.round(np.ldexp(reals_a, exponent)).astype(np.int64)
+    return multiplier_a, np.round(np.ldexp(reals_b, exponent)).astype(np.int64), shift
+
+
+def integer_range(bits: int, signed: bool) -> tuple[int, int]:
+    """[0, 2^b-1] unsigned, [-2^(b-1), 2^(b-1)-1] signed."""
+    if signed:
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
 
 
 def requantize(
