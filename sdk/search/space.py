@@ -1,5 +1,6 @@
 """The search space of one model: its quantizable layers, their HAQ state features, channel
-importance, and a fast cost of any policy (a weightless "shadow" HwGraph, no QAT, no lowering).
+importance, and a fast cost of any policy (the weightless HwGraph ``lower`` would build, see
+``ajpq.graph.skeleton``: no QAT).
 """
 
 from collections.abc import Callable
@@ -8,10 +9,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from torch import nn
 
-from ajpq.graph.hwgraph import HwGraph, Node
+from ajpq.graph.estimate_requant import requant_factors as graph_requant_factors
+from ajpq.graph.hwgraph import HwGraph
+from ajpq.graph.skeleton import skeleton
 from ajpq.quant.capture import FloatOp, capture
 from ajpq.quant.importance import op_importance
-from ajpq.quant.masks import channel_masks
 from ajpq.quant.policy import LayerSpec, Policy, layer_specs
 
 FEATURES = (
@@ -77,60 +79,20 @@ def _static_features(specs: list[LayerSpec], by_name: dict[str, FloatOp]) -> np.
 
 
 def requant_factors(model: nn.Module, input_size: tuple[int, int] | None) -> dict[str, np.ndarray]:
-    """Each requantizing layer's real factors M = s_in * s_w / s_out per output channel, with
-    8-bit weights: the shadow graph derives its shifts from them (they decide the kernels'
-    requantization path, see ajpq.backends.mcu.estimate)."""
+    """Each requantizing layer's real factors M = s_in * s_w / s_out per output channel at
+    uniform 8 bits: ``shadow_graph`` estimates any policy's multipliers and shifts from them
+    (see ajpq.graph.estimate_requant)."""
     from ajpq.graph.lower import lower
     from ajpq.quant.quantize import quantize
 
-    graph = lower(quantize(model, Policy.uniform(model, 8, 8, input_size)))
-    return {
-        node.name: node.arrays["multiplier"] * np.exp2(-node.arrays["shift"].astype(np.float64))
-        for node in graph.nodes
-        if "shift" in node.arrays
-    }
-
-
-def shadow_shifts(factors8: np.ndarray, bits: np.ndarray) -> np.ndarray:
-    """Shifts at ``bits``: a b-bit weight scale is 127 / (2^(b-1) - 1) times the 8-bit one, and
-    a factor M is held as a multiplier in [2^30, 2^31) times 2^-shift."""
-    real = factors8 * 127.0 / (np.exp2(bits.astype(np.float64) - 1) - 1)
-    return (30 - np.floor(np.log2(real))).astype(np.int8)
+    graph = lower(quantize(model, Policy.uniform(model, 8, 8, input_size)), prune=False)
+    return graph_requant_factors(graph)
 
 
 def shadow_graph(space: SearchSpace, policy: Policy) -> HwGraph:
-    """The pruned HwGraph ``lower`` would build for ``policy``, with zero weights: the same
-    shapes, bit-widths, summary() and backend estimate, at no cost of quantization."""
-    masks = channel_masks(space.ops, policy)
-    alias: dict[str, str] = {}
-    nodes: list[Node] = []
-    for op in space.ops:
-        if op.kind == "normalize":
-            alias[op.name] = alias[op.inputs[0]]
-            continue
-        kept = masks[op.name]
-        shape = (int(kept.sum()), *op.shape[1:])
-        attrs = {k: v for k, v in op.attrs.items() if k != "scale"}
-        arrays = {}
-        if op.kind in ("conv", "linear"):
-            in_kept = int(masks[op.inputs[0]].sum())
-            depthwise = op.kind == "conv" and op.attrs["groups"] > 1
-            taps = tuple(op.weight.shape[2:]) if op.kind == "conv" else ()
-            arrays = {
-                "weight": np.zeros((shape[0], 1 if depthwise else in_kept, *taps), np.int8),
-                "bias": np.zeros(shape[0], np.int32),
-                "weight_bits": np.asarray(policy.layers[op.name].weight_bits)[kept],
-            }
-            if op.name in space.requant8:
-                bits = arrays["weight_bits"]
-                arrays["shift"] = shadow_shifts(space.requant8[op.name][kept], bits)
-            if op.kind == "conv":
-                attrs["groups"] = shape[0] if depthwise else 1
-        nodes.append(
-            Node(op.name, op.kind, [alias[i] for i in op.inputs], shape, 8, False, attrs, arrays)
-        )
-        alias[op.name] = op.name
-    return HwGraph(nodes, np.ones(nodes[-1].shape[0]))
+    """The pruned HwGraph ``lower`` would build for ``policy`` (``ajpq.graph.skeleton``), with
+    zero weights: the same structure, summary() and backend estimate, at no cost of QAT."""
+    return skeleton(space.ops, policy, space.requant8)
 
 
 LatencyModel = Callable[[HwGraph], float]
