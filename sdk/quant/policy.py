@@ -56,6 +56,19 @@ def _specs(ops: list[FloatOp]) -> list[LayerSpec]:
     ]
 
 
+def quantile_bits(importance: np.ndarray, sparsity: float, bits: Sequence[int]) -> np.ndarray:
+    """One layer's channel bit-widths: 0 for the least important ``sparsity`` share (at least
+    one channel kept), the kept ones split into ``len(bits)`` equal importance quantiles, the
+    most important getting ``bits[0]``."""
+    channels = len(importance)
+    order = np.argsort(-np.asarray(importance), kind="stable")
+    kept = max(1, channels - int(round(sparsity * channels)))
+    chosen = np.zeros(channels, dtype=int)
+    for group, indices in enumerate(np.array_split(order[:kept], len(bits))):
+        chosen[indices] = bits[group]
+    return chosen
+
+
 @dataclass(frozen=True)
 class Policy:
     """Per-layer, per-output-channel weight bit-widths and per-layer activation bit-widths."""
@@ -125,12 +138,8 @@ class Policy:
         for spec in specs:
             share = sparsity.get(spec.name, 0.0) if isinstance(sparsity, Mapping) else sparsity
             share = 0.0 if spec.is_output or spec.depthwise else float(share)
-            order = np.argsort(-op_importance(by_name[spec.name]), kind="stable")
-            n_kept = max(1, spec.out_channels - int(round(share * spec.out_channels)))
             quantiles = [bits] if isinstance(bits, int) else list(bits)
-            chosen = np.zeros(spec.out_channels, dtype=int)
-            for group, idx in enumerate(np.array_split(order[:n_kept], len(quantiles))):
-                chosen[idx] = quantiles[group]
+            chosen = quantile_bits(op_importance(by_name[spec.name]), share, quantiles)
             layers[spec.name] = LayerPolicy(tuple(int(b) for b in chosen), act_bits)
         return cls(layers).validated(specs)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ajpq.quant.policy import LayerPolicy, Policy
+from ajpq.quant.policy import LayerPolicy, Policy, quantile_bits
 from ajpq.search.budget import Budget, BudgetInfeasible, SearchConfig
 from ajpq.search.cost import CostModel, PolicyCost, policy_cost
 from ajpq.search.space import SearchSpace
@@ -34,13 +34,7 @@ def ladder(top_bits: int, config: SearchConfig) -> tuple[int, ...]:
 
 def channel_bits(importance: np.ndarray, sparsity: float, bits: tuple[int, ...]) -> np.ndarray:
     """The channel controller for one layer: 0 for the pruned, ``bits`` by importance quantile."""
-    channels = len(importance)
-    order = np.argsort(-importance, kind="stable")
-    kept = max(1, channels - int(round(sparsity * channels)))
-    chosen = np.zeros(channels, dtype=int)
-    for group, indices in enumerate(np.array_split(order[:kept], len(bits))):
-        chosen[indices] = bits[group]
-    return chosen
+    return quantile_bits(importance, sparsity, bits)
 
 
 def build_policy(
