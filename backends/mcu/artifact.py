@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from ajpq.boards.measurement import Measurement
 from ajpq.errors import AjpqError
 
 
@@ -69,8 +68,3 @@ class Artifact:
                 f"{out_dir} holds no ajpq artifact ({type(exc).__name__}); build one "
                 "with `ajpq compile`"
             ) from None
-
-
-# Transitional: backends/mcu/__init__.py still imports this name. Delete it together with
-# that import; every board result is an ajpq.boards.Measurement.
-SelfTest = Measurement
