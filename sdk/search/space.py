@@ -3,7 +3,6 @@ importance, and a fast cost of any policy (the weightless HwGraph ``lower`` woul
 ``ajpq.graph.skeleton``: no QAT).
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,13 +19,6 @@ FEATURES = (
     "index", "in_channels", "out_channels", "stride", "kernel", "depthwise", "weights",
     "feature_map", "previous_sparsity", "previous_precision",
 )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class PolicyCost:
-    weight_bytes: int
-    bops: int
-    latency: float  # seconds; nan when not estimated
 
 
 @dataclass
@@ -93,14 +85,3 @@ def shadow_graph(space: SearchSpace, policy: Policy) -> HwGraph:
     """The pruned HwGraph ``lower`` would build for ``policy`` (``ajpq.graph.skeleton``), with
     zero weights: the same structure, summary() and backend estimate, at no cost of QAT."""
     return skeleton(space.ops, policy, space.requant8)
-
-
-LatencyModel = Callable[[HwGraph], float]
-
-
-def policy_cost(space: SearchSpace, policy: Policy, latency: LatencyModel | None) -> PolicyCost:
-    """Weight bytes and BOPs of ``policy`` (exact), and its latency when a model is given."""
-    graph = shadow_graph(space, policy)
-    summary = graph.summary()
-    seconds = latency(graph) if latency is not None else float("nan")
-    return PolicyCost(int(summary["weight_bytes"]), int(summary["bops"]), seconds)
