@@ -150,6 +150,7 @@ def search_command(
         f"{len(result.candidates)} candidates; best IoU {best.accuracy:.4f} at "
         f"{best.weight_bytes:,} weight bytes, {best.bops:,} BOPs, estimated "
         f"{best.estimated_latency * 1e3:.2f} ms"
+        + ("" if best.estimated_fps is None else f" ({best.estimated_fps:,.0f} fps)")
         + (
             f", measured {best.measured_latency * 1e3:.2f} ms at the board clock"
             if best.measured_latency is not None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.backend.tools import need
+from tests.backend.tools import need, need_finn
 
 
 def ajpq_cli(*args: str) -> subprocess.CompletedProcess:
@@ -57,3 +57,20 @@ def test_an_impossible_budget_is_one_sentence(checkpoint: Path, tmp_path: Path) 
     assert result.returncode == 2
     assert "the smallest policy in the search space" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_same_search_runs_on_the_finn_backend_at_an_fps_budget(
+    checkpoint: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    need_finn(request)
+    out = tmp_path / "search-finn"
+    result = ajpq_cli(
+        "search", str(checkpoint), "--backend", "finn", "--board", "ultra96-v2", "--fps", "200",
+        "--board-fit", "--episodes", "1", "-o", str(out), *SMALL,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "1 candidates; best IoU" in result.stdout
+    records = json.loads((out / "hardware.json").read_text())
+    assert [r["kind"] for r in records] == ["calibration"] * 4 + ["candidate"]
+    assert records[-1]["measured_fps"] > 0 and records[-1]["estimated_fps"] >= 200
+    assert "fps est / ref" in result.stderr and "LUT est / ref" in result.stderr
