@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from ajpq.boards import BoardSpec
+from ajpq.errors import AjpqError
 
 README = """# FINN build dir (ajpq)
 
@@ -26,6 +27,7 @@ continues with FIFO sizing, HLS IP generation, stitched IP and the {shell} shell
 FIFO depths were not sized here (that needs rtlsim): `auto_fifo_depths` is on.
 """
 
+HOST_NODES = ("Transpose (input NCHW->NHWC)", "Transpose (output NHWC->NCHW)")
 VIVADO_STEPS = [
     "step_hw_codegen",
     "step_hw_ipgen",
@@ -70,5 +72,38 @@ def write_build_dir(
         build_config=config_path,
         folding_config=out / "folding_config.json",
         cost=cost,
-        host_nodes=["Transpose (input NCHW->NHWC)", "Transpose (output NHWC->NCHW)"],
+        host_nodes=list(HOST_NODES),
+    )
+
+
+def load_artifact(out: Path) -> Any:
+    """The FinnArtifact ``compile`` left in ``out`` (read back from its report.json)."""
+    from ajpq.backends.finn import FinnArtifact
+    from ajpq.backends.finn.report import Cost
+
+    report = out / "report.json"
+    if not report.is_file():
+        raise AjpqError(
+            f"{out} has no report.json; compile into it with `ajpq compile --backend finn`"
+        )
+    body = json.loads(report.read_text())
+    nodes = {node.pop("name"): node for node in body["nodes"]}
+    cost = Cost(
+        fps=body["fps"],
+        latency_s=body["latency_s"],
+        resources=body["resources"],
+        per_layer=nodes,
+        bottleneck=body.get("bottleneck", ""),
+        board_percent=body.get("board_percent"),
+    )
+    return FinnArtifact(
+        backend="finn",
+        board=body["board"],
+        out_dir=out,
+        model=out / "model.onnx",
+        build_config=out / "dataflow_build_config.json",
+        folding_config=out / "folding_config.json",
+        cost=cost,
+        host_nodes=list(HOST_NODES),
+        report=report,
     )
