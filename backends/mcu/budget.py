@@ -33,11 +33,16 @@ def aligned(size: int) -> int:
     return (size + ALIGN - 1) // ALIGN * ALIGN
 
 
+def conv_m4_depth(taps: int) -> int:
+    """``conv_depth`` of ajpq_conv_m4_s8.c: taps per output channel (in_channels x kh x kw)
+    rounded up to a multiple of 4, the length of its weight rows and im2col columns."""
+    return (taps + 3) // 4 * 4
+
+
 def conv_m4_scratch_bytes(out_channels: int, taps: int) -> int:
     """``ajpq_conv_m4_s8_get_buffer_size``: the layer's weights and two im2col columns as
-    int16, ``taps`` (in_channels x kh x kw) rounded up to 4, plus one requant record per
-    output channel."""
-    depth = (taps + 3) // 4 * 4
+    int16, ``conv_m4_depth(taps)`` long, plus one requant record per output channel."""
+    depth = conv_m4_depth(taps)
     return (out_channels + 2) * depth * 2 + CONV_M4_REQUANT_BYTES * out_channels
 
 

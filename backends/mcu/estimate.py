@@ -99,7 +99,7 @@ def node_features(node: Node, shapes: dict[str, tuple[int, ...]]) -> tuple[str, 
         positions = int(np.prod(node.shape[1:]))
         taps = int(np.prod(node.arrays["weight"].shape[1:]))
         if node.attrs.get("groups", 1) == 1:
-            depth = (taps + 3) // 4 * 4
+            depth = budget.conv_m4_depth(taps)
             values["padding"] = float(positions * channels * (depth - taps))
             values["columns"] = float(positions * depth)
         if "shift" in node.arrays:
