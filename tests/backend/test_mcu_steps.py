@@ -127,14 +127,14 @@ def test_stored_weight_bytes_are_the_elf_streams_and_tables(
 def test_runtime_ram_covers_the_server_firmware(
     graphs: dict[str, HwGraph], built: tuple[mcu.Artifact, Path]
 ) -> None:
-    """budget.ram_bytes is the linked firmware's RAM plus at most 1 KiB of margin."""
+    """budget.ram_bytes is the linked firmware's RAM plus the 96 B alignment margin."""
     artifact, _ = built
     board = get("qemu-mps2-an386")
     model_plan = plan(
         sort_channels_by_bits(graphs["mixed"]), budget.kernel_scratch_cap(board.ram_bytes)
     )
     margin = budget.ram_bytes(model_plan, board) - artifact.report["ram_bytes"]
-    assert 0 <= margin <= 1024
+    assert margin == 96
     assert mcu.estimate(graphs["mixed"], board).ram_bytes == budget.ram_bytes(model_plan, board)
 
 
