@@ -38,16 +38,24 @@ def _scaled(layer: Layer, fold: cost_model.Fold, calibration: dict) -> dict[str,
 def analytical_cost(
     hw: HwGraph, spec: BoardSpec, calibration: dict | None, fps: float | None
 ) -> Cost:
-    """The cost model's ``Cost`` of ``hw`` folded to ``fps`` (see cost_model.fold)."""
+    """The cost model's ``Cost`` of ``hw`` folded to ``fps`` (cost_model.fold), LUT moved to
+    DSP/BRAM while over the budget (cost_model.rebind), scaled by ``calibration``."""
     calibration = calibration or {}
     period = clock_ns(spec)
     layer_list = layers(hw)
     cycle_scale = {op: s.get("cycles", 1.0) for op, s in calibration.get("scale", {}).items()}
     target = None if fps is None else 1e9 / (period * fps)
     folds = cost_model.fold(layer_list, target, cycle_scale)
+    limits = folding.budget(spec)
+    used = [
+        _scaled(layer, fold, calibration) for layer, fold in zip(layer_list, folds, strict=True)
+    ]
+    cost_model.rebind(
+        layer_list, folds, used, limits, lambda layer, fold: _scaled(layer, fold, calibration)
+    )
     per_layer = {
-        layer.name: {"op_type": layer.op, **fold, **_scaled(layer, fold, calibration)}
-        for layer, fold in zip(layer_list, folds, strict=True)
+        layer.name: {"op_type": layer.op, **fold, **row}
+        for layer, fold, row in zip(layer_list, folds, used, strict=True)
     }
     slowest = max((row["cycles"] for row in per_layer.values()), default=1.0)
     total = sum(row["cycles"] for row in per_layer.values())
@@ -57,7 +65,7 @@ def analytical_cost(
         count=slowest,
         unit="cycles",
         resources={k: sum(row[k] for row in per_layer.values()) for k in cost_model.RESOURCES},
-        limits=folding.budget(spec),
+        limits=limits,
         per_layer=per_layer,
     )
 

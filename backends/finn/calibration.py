@@ -4,8 +4,9 @@
 evaluates the model at finn-plus's own folding, so a row compares resource and cycle
 formulas only (not the folding). ``calibrate`` fits, per op and quantity, the ratio of
 finn-plus's sum to the model's sum (or, where the model says 0, finn-plus's mean per node).
-Nodes finn-plus moved to another resource (a VVAU on DSPs, an SWG line buffer in BRAM) are
-left out: the estimate never makes that move.
+A VVAU finn-plus moved to DSPs or an SWG whose line buffer it moved to BRAM is costed that
+way (the estimate makes the same moves, cost_model.rebind); a Thresholding whose memories it
+moved to BRAM is left out (the estimate keeps thresholds in LUTRAM).
 """
 
 from typing import Any
@@ -23,11 +24,8 @@ def base_op(op_type: str) -> str:
 
 
 def _rebound(node: dict[str, Any]) -> bool:
-    """Whether folding.free_luts moved this node's LUT use to DSP or BRAM."""
-    op = base_op(node["op_type"])
-    to_dsp = op == "VVAU" and node.get("resType") == "dsp"
-    to_bram = op != "MVAU" and node.get("ram_style") == "block"
-    return to_dsp or to_bram or bool(node.get("depth_trigger_bram"))
+    """Whether folding.free_luts moved this node's thresholds to BRAM (not modelled)."""
+    return bool(node.get("depth_trigger_bram"))
 
 
 def _key(layer: Layer) -> tuple:
@@ -47,7 +45,11 @@ def _node_key(node: dict[str, Any]) -> tuple:
 
 def node_fold(node: dict[str, Any], layer: Layer) -> cost_model.Fold:
     fold = cost_model.unfolded(layer)
-    return fold | {k: int(node[k]) for k in fold if node.get(k) is not None}
+    fold |= {k: int(node[k]) for k in fold if node.get(k) is not None}
+    op = base_op(node["op_type"])
+    fold["dsp"] = int(op == "VVAU" and node.get("resType") == "dsp")
+    fold["bram"] = int(op == "ConvolutionInputGenerator" and node.get("ram_style") == "block")
+    return fold
 
 
 def pair(layers: list[Layer], nodes: list[dict[str, Any]]) -> list[tuple[Layer, dict]]:

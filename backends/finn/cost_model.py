@@ -13,11 +13,13 @@ from typing import Any
 
 from ajpq.backends.finn.layers import Layer
 
-Fold = dict[str, int]  # {"PE" | "SIMD" | "parallel_window": value}
+Fold = dict[str, int]  # {"PE" | "SIMD" | "parallel_window" | "dsp" | "bram": value}
 RESOURCES = ("LUT", "BRAM_18K", "URAM", "DSP")
 MVAU_DSP_PACKING = 4  # DSP48E2: an RTL MVAU packs 4 PEs into one DSP per SIMD lane
+DSP_INPUT_BITS = 48  # a VVAU on DSPs: one DSP per PE per 48 bits of weight + input
 LUTRAM_DEPTH = 64  # one LUT holds 64 x 1 bit
 SWG_LUTRAM_DEPTH = 38  # FINN's line-buffer LUTRAM depth per LUT
+BRAM_WORDS = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2))  # RAMB18 depth, width
 
 
 def knobs(layer: Layer) -> list[tuple[str, int]]:
@@ -34,7 +36,7 @@ def knobs(layer: Layer) -> list[tuple[str, int]]:
 
 
 def unfolded(layer: Layer) -> Fold:
-    return {attr: 1 for attr, _ in knobs(layer)} | {"parallel_window": 0}
+    return {attr: 1 for attr, _ in knobs(layer)} | {"parallel_window": 0, "dsp": 0, "bram": 0}
 
 
 def _window_cycles(layer: Layer, fold: Fold) -> int:
@@ -84,12 +86,13 @@ def _mac_resources(layer: Layer, fold: Fold) -> dict[str, float]:
         omega = layer.mw * layer.mh / (pe * simd)
         dsp = math.ceil(pe / MVAU_DSP_PACKING) * simd
         return {"LUT": 0.0, "BRAM_18K": _weight_bram(omega, pe * simd * w), "DSP": dsp}
-    multipliers = simd * (2 * math.ceil((w + a) / 6) - 1) * (w + a)
+    multipliers = 0 if fold["dsp"] else simd * (2 * math.ceil((w + a) / 6) - 1) * (w + a)
     adders = (w + a) * (2 * simd - 1)
     lut = 300 + 1.1 * pe * (multipliers + adders + layer.acc_bits)
     omega = layer.channels * math.prod(layer.kernel) / (pe * simd)
     bram = 0 if omega <= 128 else _weight_bram(omega, pe * simd * w)
-    return {"LUT": lut, "BRAM_18K": bram, "DSP": 0.0}
+    dsp = pe * math.ceil((w + a) / DSP_INPUT_BITS) if fold["dsp"] else 0
+    return {"LUT": lut, "BRAM_18K": bram, "DSP": dsp}
 
 
 def _threshold_luts(layer: Layer, fold: Fold) -> float:
@@ -103,16 +106,35 @@ def _threshold_luts(layer: Layer, fold: Fold) -> float:
     return fold["PE"] * (memory + layer.out_bits * layer.in_bits)
 
 
-def _window_luts(layer: Layer, fold: Fold) -> float:
+def _window_buffer(layer: Layer, fold: Fold) -> int:
     factor = layer.channels // fold["SIMD"]
     (k_h, k_w), in_w = layer.kernel, layer.ifm[1]
     if fold["parallel_window"] or layer.kernel == (1, 1):
-        depth = ((k_h - 1) * in_w + k_w - 1) * factor + 2
+        return ((k_h - 1) * in_w + k_w - 1) * factor + 2
+    depth = ((k_h - 1) * in_w + k_w) * factor
+    depth += max(0, ((layer.stride[1] - 1) - k_h * k_w) * factor)
+    return depth + max(0, ((layer.stride[0] - 1) * in_w - k_h * k_w) * factor)
+
+
+def _window_bram(layer: Layer, fold: Fold) -> int:
+    """RAMB18s of a line buffer moved to BRAM (one memory, or k_h - 1 row buffers when the
+    whole window is emitted at once)."""
+    width = fold["SIMD"] * layer.in_bits
+    if fold["parallel_window"] or layer.kernel == (1, 1):
+        depth, count = layer.ifm[1] - layer.kernel[1], layer.kernel[0] - 1
     else:
-        depth = ((k_h - 1) * in_w + k_w) * factor
-        depth += max(0, ((layer.stride[1] - 1) - k_h * k_w) * factor)
-        depth += max(0, ((layer.stride[0] - 1) * in_w - k_h * k_w) * factor)
-    return 300 + fold["SIMD"] * layer.in_bits * math.ceil(depth / SWG_LUTRAM_DEPTH)
+        depth, count = _window_buffer(layer, fold), 1
+    if depth <= 0 or count <= 0:
+        return 0
+    word = next((w for d, w in BRAM_WORDS if depth <= d), 1)
+    return math.ceil(depth / 16384) * math.ceil(width / word) * count
+
+
+def _window_resources(layer: Layer, fold: Fold) -> dict[str, float]:
+    if fold["bram"]:
+        return {"LUT": 300, "BRAM_18K": _window_bram(layer, fold)}
+    depth = _window_buffer(layer, fold)
+    return {"LUT": 300 + fold["SIMD"] * layer.in_bits * math.ceil(depth / SWG_LUTRAM_DEPTH)}
 
 
 def resources(layer: Layer, fold: Fold) -> dict[str, float]:
@@ -124,7 +146,7 @@ def resources(layer: Layer, fold: Fold) -> dict[str, float]:
     elif op == "Thresholding":
         used["LUT"] = _threshold_luts(layer, fold)
     elif op == "ConvolutionInputGenerator":
-        used["LUT"] = _window_luts(layer, fold)
+        used.update(_window_resources(layer, fold))
     elif op == "FMPadding":
         used["LUT"] = 40 + 2 * fold["SIMD"] * bits
     elif op == "Pool":
@@ -210,3 +232,47 @@ def fold(
             if swg is not None:
                 swg.update(steps[0]["swg"])
     return folds
+
+
+def moves(layer: Layer, fold: Fold) -> list[str]:
+    """Where ``layer`` can move its LUT use (as folding.free_luts): a VVAU's multipliers to
+    DSPs ("dsp"), an SWG's line buffer to BRAM ("bram")."""
+    if layer.op == "VVAU" and not fold["dsp"]:
+        return ["dsp"]
+    if layer.op == "ConvolutionInputGenerator" and not fold["bram"]:
+        return ["bram"]
+    return []
+
+
+def rebind(
+    layer_list: list[Layer],
+    folds: list[Fold],
+    used: list[dict[str, float]],
+    limit: dict[str, float],
+    cost: Any = resources,
+) -> None:
+    """While LUT is over ``limit``, take the move that saves the most LUT and keeps every
+    other resource within it; ``used[i]`` (layer i's resources, ``cost(layer, fold)``) and
+    ``folds`` are updated in place."""
+    totals = {k: sum(u[k] for u in used) for k in limit}
+    if totals["LUT"] <= limit["LUT"]:
+        return
+    options = {
+        (index, move): cost(layer, fold | {move: 1})
+        for index, (layer, fold) in enumerate(zip(layer_list, folds, strict=True))
+        for move in moves(layer, fold)
+    }
+    while totals["LUT"] > limit["LUT"]:
+        best, best_saved = None, 0.0
+        for (index, move), after in options.items():
+            saved = used[index]["LUT"] - after["LUT"]
+            if saved > best_saved and all(
+                totals[k] - used[index][k] + after[k] <= v for k, v in limit.items() if k != "LUT"
+            ):
+                best, best_saved = (index, move), saved
+        if best is None:
+            return
+        index, move = best
+        after = options.pop(best)
+        totals = {k: totals[k] - used[index][k] + after[k] for k in limit}
+        folds[index][move], used[index] = 1, after
