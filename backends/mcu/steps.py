@@ -25,7 +25,13 @@ from typing import Any
 
 from ajpq.backends.mcu.budget import check_budget, kernel_scratch_cap
 from ajpq.backends.mcu.emit import LayerWeights, model_hash
+from ajpq.backends.mcu.estimate import firmware_hash
+from ajpq.backends.mcu.firmware import build_server_firmware
+from ajpq.backends.mcu.host import build_host_library
 from ajpq.backends.mcu.plan import Plan, plan
+from ajpq.backends.mcu.report import build_report, symbol_bytes
+from ajpq.backends.mcu.sources import write_sources
+from ajpq.backends.mcu.toolchain import elf_sizes
 from ajpq.boards import BoardSpec
 from ajpq.errors import AjpqError
 from ajpq.graph.hwgraph import HwGraph
@@ -81,8 +87,6 @@ def plan_json(model_plan: Plan) -> dict[str, Any]:
 
 def step_emit(ctx: BuildContext) -> None:
     """The model as C (sources.py); emit.json keeps what the report needs."""
-    from ajpq.backends.mcu.sources import write_sources
-
     assert ctx.plan is not None
     ctx.layers, ctx.data_bytes = write_sources(ctx.hw, ctx.plan, ctx.src, ctx.group_codes)
     emitted = {"data_bytes": ctx.data_bytes, "layers": [asdict(layer) for layer in ctx.layers]}
@@ -103,8 +107,6 @@ def step_budget(ctx: BuildContext) -> None:
 
 def step_host(ctx: BuildContext) -> None:
     """The generated C built by gcc into a shared library (Artifact.run_host)."""
-    from ajpq.backends.mcu.host import build_host_library
-
     (ctx.out_dir / "host").mkdir(exist_ok=True)
     ctx.library = build_host_library(ctx.src, ctx.out_dir / "host" / "libajpq_model.so")
 
@@ -117,8 +119,6 @@ def step_firmware(ctx: BuildContext) -> None:
     """The deployable firmware: model + runtime + the serial protocol server."""
     if not ctx.firmware:
         return
-    from ajpq.backends.mcu.firmware import build_server_firmware
-
     ctx.elf = build_server_firmware(ctx.src, ctx.board, ctx.out_dir / "firmware", name="ajpq")
 
 
@@ -128,13 +128,9 @@ def load_firmware(ctx: BuildContext) -> None:
 
 def step_report(ctx: BuildContext) -> None:
     """report.json: weights, memory, and the ELF's real sizes when there is one."""
-    from ajpq.backends.mcu.report import build_report, symbol_bytes
-
     assert ctx.plan is not None
     sizes, model_data = None, None
     if ctx.elf is not None:
-        from ajpq.backends.mcu.toolchain import elf_sizes
-
         sizes, model_data = elf_sizes(ctx.elf), sum(symbol_bytes(ctx.elf).values())
     digest = model_hash(ctx.hw)
     ctx.report = build_report(ctx.board, ctx.plan, ctx.layers, digest, sizes, model_data)
@@ -165,8 +161,6 @@ STEP_NAMES = tuple(step.name for step in STEPS)
 
 def build_key(ctx: BuildContext) -> str:
     """What the build's outputs depend on: graph, board, options, firmware sources."""
-    from ajpq.backends.mcu.estimate import firmware_hash
-
     digest = hashlib.sha256()
     digest.update(model_hash(ctx.hw).encode())
     digest.update(json.dumps(ctx.board.to_dict(), sort_keys=True, default=str).encode())
