@@ -23,7 +23,8 @@ from brevitas.quant import Int8WeightPerChannelFloat
 from torch import nn
 
 from ajpq.errors import UnsupportedOp
-from ajpq.graph.requant import quantize_multipliers
+from ajpq.graph.requant import integer_range, quantize_multipliers
+from ajpq.quant.activation_formats import INPUT_BITS
 
 
 class QTensor(NamedTuple):
@@ -159,15 +160,8 @@ class QConv2d(nn.Module):
                 return acc
             real_acc = in_scale.double().numpy() * w_scale.double().numpy()
             real = real_acc / channel_scale(out.scale, w_scale.numel()).double().numpy()
-            lo, hi = int_range(out)
+            lo, hi = integer_range(out.bits, out.signed)
             return requantize_torch(acc, real, lo, hi)
-
-
-def int_range(q: QTensor) -> tuple[int, int]:
-    """The integer range of a quantized tensor: [0, 2^b-1] unsigned, [-2^(b-1), 2^(b-1)-1]."""
-    if q.signed:
-        return -(1 << (q.bits - 1)), (1 << (q.bits - 1)) - 1
-    return 0, (1 << q.bits) - 1
 
 
 def requantize_torch(acc: torch.Tensor, real: np.ndarray, lo: int, hi: int) -> torch.Tensor:
@@ -193,5 +187,8 @@ def act_quant(kind: str | None, bits: int, signed: bool = True) -> nn.Module:
 def input_quant(scale: float) -> nn.Module:
     """uint8 pixels: the normalised image quantized with scale = the normalisation scale."""
     return qnn.QuantReLU(
-        bit_width=8, max_val=255.0 * scale, scaling_impl_type="const", return_quant_tensor=True
+        bit_width=INPUT_BITS,
+        max_val=255.0 * scale,
+        scaling_impl_type="const",
+        return_quant_tensor=True,
     )

@@ -10,12 +10,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from ajpq.models.layers import reorg
+from ajpq.quant.activation_formats import (
+    ACCUMULATOR_BITS,
+    ActFormat,
+    activation_formats,
+    requantizing_concats,
+)
 from ajpq.quant.capture import FloatOp, capture, example_input
 from ajpq.quant.masks import channel_masks
 from ajpq.quant.policy import Policy, _specs
 from ajpq.quant.qat import QConv2d, QTensor, act_quant, from_brevitas, input_quant
 
-EXTRA_ACT_BITS = 8  # bit-width of requantizers that are not a policy layer (add, avgpool, concat)
 FORWARDED = ("anchors", "num_anchors", "input_size", "grid_size")
 
 
@@ -36,10 +41,10 @@ class QuantModel(nn.Module):
         self.output_name = ops[-1].name
         self.blocks = nn.ModuleDict()
         self.acts = nn.ModuleDict()
-        consumers = {o.name: [c for c in ops if o.name in c.inputs] for o in ops}
-        signed: dict[str, bool] = {}
+        formats = activation_formats(ops, policy)
+        requantizing = requantizing_concats(ops)
         for op, kept in zip(ops, self.ops, strict=True):
-            signed[op.name] = self._build(op, consumers[op.name], signed, policy)
+            self._build(op, ops, formats[op.name], op.name in requantizing)
             kept.attrs = op.attrs
         for attr in FORWARDED:
             value = getattr(source, attr, None)
@@ -48,33 +53,26 @@ class QuantModel(nn.Module):
             elif value is not None:
                 setattr(self, attr, value)
 
-    def _build(
-        self, op: FloatOp, consumers: list[FloatOp], signed: dict[str, bool], policy: Policy
-    ) -> bool:
-        """Create the op's modules; return whether its output is signed."""
-        key, in_signed = _key(op.name), any(signed[i] for i in op.inputs)
+    def _build(self, op: FloatOp, ops: list[FloatOp], fmt: ActFormat, requant: bool) -> None:
+        """Create the op's modules: its quantizer outputs ``fmt`` (``activation_formats``)."""
+        key = _key(op.name)
         if op.kind == "input":
-            scale = consumers[0].attrs["scale"] if consumers[0].kind == "normalize" else 1.0
+            consumer = next(c for c in ops if op.name in c.inputs)
+            scale = consumer.attrs["scale"] if consumer.kind == "normalize" else 1.0
             op.attrs["scale"] = scale
             self.acts[key] = input_quant(scale)
-            return False
-        if op.kind in ("conv", "linear"):
+        elif op.kind in ("conv", "linear"):
             mask = torch.from_numpy(self.masks[op.name])
-            bits = list(policy.layers[op.name].weight_bits)
+            bits = list(self.policy.layers[op.name].weight_bits)
             self.blocks[key] = QConv2d(
                 op.weight, op.bias, bits, mask, op.attrs, linear=op.kind == "linear"
             )
-            if op.name == self.output_name:
-                return True  # the head keeps its int32 accumulator
-            self.acts[key] = act_quant(op.act, policy.layers[op.name].act_bits)
-            return op.act is None
-        if op.kind in ("add", "avgpool"):
-            self.acts[key] = act_quant(op.act, EXTRA_ACT_BITS, signed=in_signed or op.kind == "add")
-            return op.act is None and (in_signed or op.kind == "add")
-        if op.kind == "concat" and not all(_is_depthwise(c) for c in consumers):
-            op.attrs["requant"] = True
-            self.acts[key] = act_quant(None, EXTRA_ACT_BITS, signed=in_signed)
-        return in_signed
+            if op.name != self.output_name:  # the head keeps its int32 accumulator
+                self.acts[key] = act_quant(op.act, fmt.bits, signed=fmt.signed)
+        elif op.kind in ("add", "avgpool") or requant:
+            if requant:
+                op.attrs["requant"] = True
+            self.acts[key] = act_quant(op.act, fmt.bits, signed=fmt.signed)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Raw pixels (N, 3, H, W) as float 0..255 -> the model's float output."""
@@ -99,7 +97,7 @@ class QuantModel(nn.Module):
             y, acc_scale = block(args[0], op.name)
             if key not in self.acts:
                 shape = (1, -1, 1, 1) if op.kind == "conv" else (1, -1)
-                out = QTensor(y, acc_scale.view(shape), 32, True)
+                out = QTensor(y, acc_scale.view(shape), ACCUMULATOR_BITS, True)
                 exact = None if self.training else block.integer_output(args[0], None, op.name)
             else:
                 out = from_brevitas(self.acts[key](y))
@@ -136,10 +134,6 @@ def _move(op: FloatOp, args: list[QTensor], requant: nn.Module | None) -> QTenso
     scales = [t.scale.reshape(-1).expand(t.value.shape[1]) for t in args]
     scale = torch.cat(scales).view(1, -1, 1, 1)
     return QTensor(value, scale, max(t.bits for t in args), any(t.signed for t in args))
-
-
-def _is_depthwise(op: FloatOp) -> bool:
-    return op.kind == "conv" and op.attrs["groups"] > 1
 
 
 def quantize(
