@@ -56,7 +56,7 @@ class _Lowering:
             raise InvalidGraph(
                 f"node '{op.name}' is {q.bits}-bit (signed={q.signed}) in the QAT model but "
                 f"{node.bits}-bit (signed={node.signed}) in its structure; "
-                "ajpq.graph.activation_formats no longer follows ajpq.quant.quantize"
+                "the QAT model no longer follows ajpq.quant.activation_formats"
             )
 
     def fill(self, op: FloatOp, node: Node) -> None:

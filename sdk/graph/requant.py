@@ -5,7 +5,6 @@ right shift, as TFLite does; the product is taken in 64 bits and rounded once (T
 single-rounding mode), i.e. round half up. On a Cortex-M this is SMULL + add + shift.
 """
 
-
 import numpy as np
 
 MULTIPLIER_BITS = 31

@@ -12,16 +12,16 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ajpq.graph.activation_formats import (
+from ajpq.graph.estimate_requant import estimate_requant
+from ajpq.graph.hwgraph import HwGraph, Node
+from ajpq.graph.remove_pruned_channels import remove_pruned_channels
+from ajpq.graph.requant import integer_range
+from ajpq.quant.activation_formats import (
     ACCUMULATOR_BITS,
     ActFormat,
     activation_formats,
     requantizing_concats,
 )
-from ajpq.graph.estimate_requant import estimate_requant
-from ajpq.graph.hwgraph import HwGraph, Node
-from ajpq.graph.remove_pruned_channels import remove_pruned_channels
-from ajpq.graph.requant import integer_range
 from ajpq.quant.capture import FloatOp
 from ajpq.quant.masks import channel_masks
 from ajpq.quant.policy import Policy

@@ -7,10 +7,10 @@ import torch
 import ajpq
 from ajpq.errors import InvalidGraph
 from ajpq.graph import skeleton as skeleton_module
-from ajpq.graph.activation_formats import ActFormat
 from ajpq.graph.estimate_requant import requant_factors
 from ajpq.graph.hwgraph import HwGraph
 from ajpq.models.random_init import randomize_batchnorm
+from ajpq.quant.activation_formats import ActFormat
 from ajpq.quant.capture import capture
 from ajpq.quant.policy import LayerPolicy, Policy
 from tests.unit.graph.conftest import SIZE
