@@ -1,7 +1,9 @@
 """FINN backend: HwGraph -> QONNX -> finn-plus steps -> a folded dataflow build dir.
 
 ``compile`` runs every estimate-only step here (no Vivado) and leaves a build dir that
-``finn build`` continues on a Vivado host; ``estimate`` returns FINN's cost estimates.
+``finn build`` continues on a Vivado host; ``estimate`` returns finn-plus's cost estimates of
+such a compile. The search uses ``backend.FINN`` (the ``ajpq.backends.Backend``), whose
+``estimate`` is the analytical model of layers.py and cost_model.py (no finn-plus).
 """
 
 import tempfile
