@@ -9,11 +9,11 @@ for "systick-icount" (QEMU with -icount; never real cycles, so no latency in sec
 """
 
 import struct
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from ajpq.boards.measurement import Measurement
 from ajpq.boards.protocol import (
     CMD_INFO,
     CMD_LOAD_INPUT,
@@ -30,26 +30,6 @@ from ajpq.errors import AjpqError
 _INFO_HEAD = struct.Struct("<HIIIHH")
 _RUN_REPLY = struct.Struct("<QII")
 _STRINGS = ("firmware_version", "model_hash", "board", "timer_source")
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """One benchmark: the output, the mean count per inference and where it came from.
-
-    ``per_layer`` holds one dict per layer: ``index``, ``count`` (the layer, including its
-    weight decode) and ``decode_count``, all from the last measured run.
-    """
-
-    output: np.ndarray
-    count: int
-    unit: str  # "cycles" | "instructions"
-    per_layer: list[dict[str, int]]
-    timer_source: str
-    latency_s: float | None
-    runs: int = 1
-    min_count: int = 0
-    max_count: int = 0
-    info: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def parse_info(payload: bytes) -> dict[str, Any]:
