@@ -1,21 +1,25 @@
 """ajpq installs like a real package.
 
 A non-editable ``pip install`` of a clean copy of the checkout into a fresh venv, then, from
-another directory: ``ajpq boards``, ``ajpq compile --backend mcu`` and ``ajpq bench`` on the
-QEMU board. Their results are compared with the development (editable) install's. Two static
-checks guard pyproject.toml: every Python package is listed, and every third-party module that
-ajpq imports at module level is a core dependency.
+another directory: ``ajpq boards``, ``ajpq compile --backend mcu``, ``ajpq bench`` and
+``ajpq flash`` (then ``ajpq bench --port``) on the QEMU board; the board list and the compile
+report equal the development (editable) install's. Two static checks guard pyproject.toml:
+every Python package is listed, and every third-party import is a declared dependency.
 """
 
 import ast
 import json
 import os
 import re
+import select
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import tomllib
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from functools import cache
 from importlib.metadata import packages_distributions
 from pathlib import Path
@@ -35,6 +39,9 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 SETUPTOOLS = PYPROJECT["tool"]["setuptools"]
 # Folders whose imports the project dependencies need not cover (finn-plus installs with --no-deps).
 OPTIONAL_FOLDERS = ("backends/finn",)
+BOARD = "qemu-mps2-an386"
+COMPILE = ("compile", "--backend", "mcu", "--board", BOARD)
+SYSTICK_TICK_INSTRUCTIONS = 40  # firmware/ports/qemu-mps2-an386/timer.c, under -icount
 
 
 def normalized(name: str) -> str:
@@ -147,14 +154,18 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     shutil.rmtree(base, ignore_errors=True)
 
 
-def run_installed(bin_dir: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run a program of the fresh venv from cwd, without this checkout on any path."""
+def installed_env() -> dict[str, str]:
+    """This environment without the development venv or checkout on any path."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env["OMP_NUM_THREADS"] = "1"
+    return env | {"OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def run_installed(bin_dir: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run a program of the fresh venv from cwd and check that it succeeds."""
     result = subprocess.run(
         [str(bin_dir / args[0]), *args[1:]],
         cwd=cwd,
-        env=env,
+        env=installed_env(),
         capture_output=True,
         text=True,
         timeout=600,
@@ -200,24 +211,74 @@ def graph_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_installed_ajpq_compiles_and_benches_on_qemu(
-    request: pytest.FixtureRequest, installed: Path, graph_file: Path, tmp_path: Path
-) -> None:
+@pytest.fixture(scope="module")
+def compiled(
+    request: pytest.FixtureRequest, installed: Path, graph_file: Path
+) -> tuple[Path, dict]:
+    """The fresh venv's `ajpq compile --backend mcu` in a folder of its own: (folder, report)."""
     need(request)
-    compile_args = ("compile", str(graph_file), "--backend", "mcu", "--board", "qemu-mps2-an386")
-    run_installed(installed, tmp_path, "ajpq", *compile_args, "-o", "build")
+    folder = graph_file.parent
+    run_installed(installed, folder, "ajpq", *COMPILE, graph_file.name, "-o", "build")
+    return folder, json.loads((folder / "build" / "report.json").read_text())
+
+
+def test_installed_compile_equals_the_development_one(
+    compiled: tuple[Path, dict], graph_file: Path, tmp_path: Path
+) -> None:
     development = subprocess.run(
-        [sys.executable, "-m", "ajpq.cli", *compile_args, "-o", str(tmp_path / "development")],
+        [sys.executable, "-m", "ajpq.cli", *COMPILE, str(graph_file), "-o", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert development.returncode == 0, development.stderr[-3000:]
-    report = json.loads((tmp_path / "build" / "report.json").read_text())
-    assert report == json.loads((tmp_path / "development" / "report.json").read_text())
+    assert compiled[1] == json.loads((tmp_path / "report.json").read_text())
 
-    bench = ("bench", "build", "--board", "qemu-mps2-an386", "--runs", "2", "--warmup", "1")
-    measured = json.loads(run_installed(installed, tmp_path, "ajpq", *bench, "--json").stdout)
+
+def bench(installed: Path, folder: Path, *options: str) -> dict:
+    arguments = ("bench", "build", "--board", BOARD, "--runs", "2", "--warmup", "1", "--json")
+    return json.loads(run_installed(installed, folder, "ajpq", *arguments, *options).stdout)
+
+
+@contextmanager
+def flashed(installed: Path, folder: Path) -> Iterator[tuple[str, str]]:
+    """`ajpq flash` on QEMU: (its serial URL, what it printed) while it runs; then stop it."""
+    process = subprocess.Popen(
+        [str(installed / "ajpq"), "flash", "build", "--board", BOARD],
+        cwd=folder,
+        env=installed_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, QEMU included
+    )
+    try:
+        printed, deadline = b"", time.monotonic() + 300
+        while (url := re.search(rb"socket://127\.0\.0\.1:\d+", printed)) is None:
+            ready, _, _ = select.select(
+                [process.stdout], [], [], max(deadline - time.monotonic(), 0)
+            )
+            chunk = os.read(process.stdout.fileno(), 65536) if ready else b""
+            assert chunk, f"ajpq flash printed no serial URL: {printed.decode()[-3000:]}"
+            printed += chunk
+        yield url[0].decode(), " ".join(printed.decode().split())
+    finally:
+        with suppress(ProcessLookupError):  # the group has ended already
+            os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)
+
+
+def test_installed_ajpq_benches_and_flashes_qemu(
+    installed: Path, compiled: tuple[Path, dict]
+) -> None:
+    folder, report = compiled
+    measured = bench(installed, folder)
     assert measured["model_hash"] == report["model_hash"]
     assert (measured["unit"], measured["timer_source"]) == ("instructions", "systick-icount")
-    assert measured["min_count"] == measured["max_count"] == measured["count"] > 0
+    assert 0 < measured["min_count"] <= measured["count"] <= measured["max_count"]
+    # The same firmware and inputs each time; where the first SysTick tick falls may differ.
+    assert measured["max_count"] - measured["min_count"] <= SYSTICK_TICK_INSTRUCTIONS
+    with flashed(installed, folder) as (url, printed):
+        assert f"{BOARD} is running model {report['model_hash']} under QEMU" in printed
+        again = bench(installed, folder, "--port", url)
+    assert again["model_hash"] == report["model_hash"]
+    assert abs(again["count"] - measured["count"]) <= SYSTICK_TICK_INSTRUCTIONS
