@@ -113,7 +113,8 @@ def main(argv: list[str]) -> dict[str, Any]:
     rows = {"ajpq": row(best, fp32_bytes, record.measured)}
     for other in others:
         graph = lower(quantize(model, other.policy).eval())
-        measured = loop.measure(graph, "benchmark", other.name, None, refit=False).measured
+        record = loop.measure(graph, "benchmark", other.name, None, refit=False)
+        measured = None if record is None else record.measured
         rows[other.name] = row(other, fp32_bytes, measured)
     pareto_plot(result.candidates, others, arguments.out / "pareto.png")
     candidates = [r for r in result.hardware if r.kind == "candidate"]

@@ -156,6 +156,8 @@ class Episodes:
         record = self.hardware.measure(
             lower(qmodel.eval()), "candidate", f"episode-{episode}", episode
         )
+        if record is None:  # the reference could not build it (over the board's budget)
+            return None
         self.state.hardware.append(record)
         return record.measured_latency
 

@@ -149,6 +149,8 @@ class HardwareLoop:
         else:
             for name, graph in graphs.items():
                 record = self.measure(graph, "calibration", name, None, refit=False)
+                if record is None:
+                    continue
                 self.console.print(
                     f"calibration on {self.spec.id}: {name} measured {record.measured:,} "
                     f"{record.unit} (default estimate {record.estimated:,.0f})"
@@ -169,10 +171,15 @@ class HardwareLoop:
 
     def measure(
         self, graph: HwGraph, kind: str, label: str, episode: int | None, refit: bool = True
-    ) -> HardwareRecord:
-        """Measure ``graph`` once; record it next to the current estimate."""
+    ) -> HardwareRecord | None:
+        """Measure ``graph`` once; record it next to the current estimate. None when the
+        backend refuses to build it for the board (over its budget): nothing to measure."""
         estimate = self.cost(graph)
-        measurement = self._run(graph, label)
+        try:
+            measurement = self._run(graph, label)
+        except BudgetExceeded as exc:
+            self.console.print(f"[yellow]{label} is not measured on {self.spec.id}: {exc}")
+            return None
         seconds = measurement.latency_s
         if seconds is None:
             seconds = measurement.count / self.spec.clock_hz

@@ -52,7 +52,8 @@ def test_every_candidate_meets_the_fps_and_bytes_budget_by_the_cost_model(search
 def test_the_cost_model_was_calibrated_on_finn_plus_and_the_best_measured(searched) -> None:
     result, _ = searched
     calibration = [r for r in result.hardware if r.kind == "calibration"]
-    assert [r.label for r in calibration] == [name for name, _, _ in SWEEP]
+    # dense 8-bit needs ~80k LUT even fully folded: finn-plus refuses it for ultra96-v2
+    assert [r.label for r in calibration] == [name for name, _, _ in SWEEP[1:]]
     best = next(r for r in result.hardware if r.episode == result.best.episode)
     assert best.kind == "candidate" and best.measured_fps is not None
     assert best.measured_resources["LUT"] > 0 and best.estimated_resources["LUT"] > 0
