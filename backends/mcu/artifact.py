@@ -5,6 +5,7 @@
 """
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,27 +41,36 @@ class Artifact:
         return model.run(images).reshape(len(images), *self.output_shape)
 
     def save(self) -> Path:
+        """artifact.json, its paths relative to the build dir (which may then move)."""
         path = self.out_dir / "artifact.json"
-        raw = {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
-        raw["sources"] = [str(p) for p in self.sources]
+        raw = {k: self._relative(v) for k, v in self.__dict__.items()}
+        raw["out_dir"] = "."
+        raw["sources"] = [self._relative(p) for p in self.sources]
         path.write_text(json.dumps(raw, indent=1))
         return path
 
+    def _relative(self, value: Any) -> Any:
+        if not isinstance(value, Path):
+            return value
+        return os.path.relpath(value.resolve(), self.out_dir.resolve())
+
     @classmethod
     def load(cls, out_dir: str | Path) -> "Artifact":
-        path = Path(out_dir) / "artifact.json"
+        """The artifact saved in ``out_dir``, its paths resolved against ``out_dir``."""
+        out = Path(out_dir)
+        path = out / "artifact.json"
         try:
             raw = json.loads(path.read_text())
             return cls(
                 raw["backend"],
                 raw["board"],
-                Path(raw["out_dir"]),
+                out,
                 raw["model_hash"],
                 tuple(raw["input_shape"]),
                 tuple(raw["output_shape"]),
-                [Path(p) for p in raw["sources"]],
-                Path(raw["host_library"]),
-                Path(raw["elf"]) if raw["elf"] else None,
+                [out / p for p in raw["sources"]],
+                out / raw["host_library"],
+                out / raw["elf"] if raw["elf"] else None,
                 raw["report"],
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:

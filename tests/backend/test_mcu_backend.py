@@ -16,6 +16,7 @@ from ajpq.backends import mcu
 from ajpq.backends.mcu.firmware import build_server_firmware
 from ajpq.backends.mcu.host import FIRMWARE, SANITIZE_FLAGS, include_dirs, runtime_sources
 from ajpq.boards import Board, get
+from ajpq.deploy import load_artifact
 from ajpq.errors import AjpqError, BudgetExceeded, ToolchainMissing, UnsupportedOp
 from tests.backend.tools import need
 from tests.unit.graph.conftest import randomize_batchnorm
@@ -160,3 +161,16 @@ def test_missing_cross_compiler_says_which_package(model, tmp_path: Path, monkey
     monkeypatch.setattr(shutil, "which", lambda *a, **k: None)
     with pytest.raises(ToolchainMissing, match="gcc-arm-none-eabi"):
         build_server_firmware(FIRMWARE, get("qemu-mps2-an386"), tmp_path / "fw")
+
+
+def test_a_build_dir_loads_from_anywhere_and_after_a_move(
+    built, tmp_path: Path, monkeypatch
+) -> None:
+    _, _, artifact = built
+    moved = tmp_path / "moved"
+    shutil.copytree(artifact.out_dir, moved)
+    monkeypatch.chdir(tmp_path.parent)
+    loaded = load_artifact(moved)
+    assert loaded.elf == moved / "firmware" / "ajpq.elf" and loaded.elf.is_file()
+    assert loaded.host_library.is_file() and all(p.is_file() for p in loaded.sources)
+    assert loaded.model_hash == artifact.model_hash and loaded.report == artifact.report
