@@ -136,10 +136,3 @@ def get(name: str) -> Backend:
     module, attribute = _LOADERS[name].split(":")
     return getattr(import_module(module), attribute)
 
-
-def for_board(kind: str) -> str:
-    """The name of the first registered backend that compiles for boards of ``kind``."""
-    for name in BACKEND_NAMES:
-        if get(name).board_kind == kind:
-            return name
-    raise AjpqError(f"no backend compiles for {kind} boards; available: {', '.join(BACKEND_NAMES)}")
