@@ -135,4 +135,3 @@ def get(name: str) -> Backend:
         raise AjpqError(f"unknown backend '{name}'; available: {', '.join(BACKEND_NAMES)}")
     module, attribute = _LOADERS[name].split(":")
     return getattr(import_module(module), attribute)
-
