@@ -1,5 +1,8 @@
 """The backend registry: every registered backend satisfies the one Backend protocol."""
 
+import re
+from pathlib import Path
+
 import pytest
 
 from ajpq.backends import BACKEND_NAMES, Backend, Cost, get
@@ -24,3 +27,12 @@ def test_a_cost_fits_when_every_limited_resource_is_within_its_limit() -> None:
     assert cost.fits and cost.over() == {}
     over = Cost(1.0, 1.0, 1.0, "cycles", {"LUT": 11.0}, {"LUT": 10.0})
     assert not over.fits and over.over() == {"LUT": (11.0, 10.0)}
+
+
+def test_the_readme_lists_the_protocol_as_it_is() -> None:
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    listing = re.search(r"```text\nclass Backend\(Protocol\):\n(.*?)```", readme, flags=re.S)
+    assert listing is not None
+    listed = re.findall(r"def (\w+)\(self", listing.group(1))
+    methods = [name for name in vars(Backend) if not name.startswith("_")]
+    assert sorted(listed) == sorted(m for m in methods if callable(getattr(Backend, m)))

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import ajpq
+from ajpq.backends import Cost
 from ajpq.quant.policy import Policy
 from ajpq.search import Budget, SearchConfig
 from ajpq.search.ajpq import Episodes, make_agent
@@ -56,9 +57,12 @@ def objective(space: SearchSpace):
     return score
 
 
+FREE = Cost(latency_s=0.0, fps=float("inf"), count=0.0, unit="cycles")
+
+
 def episodes(space: SearchSpace, seed: int, out_dir: Path) -> Episodes:
     setup = {
-        "budget": Budget(), "config": CONFIG, "latency": lambda graph: 0.0,
+        "budget": Budget(), "config": CONFIG, "cost": lambda graph: FREE,
         "train": None, "val": None,
         "seed": seed, "out_dir": out_dir,
     }  # fmt: skip
