@@ -69,9 +69,11 @@ class McuBackend:
         fps: float | None = None,
     ) -> Measurement:
         """Compile ``hw`` into ``out_dir``, flash it and time one run of ``image``."""
+        from ajpq.boards import Board
+
         spec = get(board)
         artifact = self.compile(hw, spec, out_dir)
-        make_board = connect or _board
+        make_board = connect or Board
         with make_board(spec.id) as device:
             device.flash(artifact)
             with device.open() as session:
@@ -107,12 +109,6 @@ class McuBackend:
         from ajpq.backends.mcu.estimate import firmware_hash
 
         return firmware_hash()
-
-
-def _board(board_id: str) -> Any:
-    from ajpq.boards import Board
-
-    return Board(board_id)
 
 
 MCU = McuBackend()
