@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from ajpq.backends import Calibration, Cost
 from ajpq.backends import get as get_backend
+from ajpq.boards import get as get_board
 from ajpq.graph.hwgraph import HwGraph
 from ajpq.quant.policy import Policy
 from ajpq.search.space import SearchSpace, shadow_graph
@@ -31,9 +32,10 @@ class PolicyCost:
 def cost_model(
     backend: str, board: str, calibration: Calibration = None, fps: float | None = None
 ) -> CostModel:
-    """``backend``'s estimate on ``board`` with ``calibration``, folded for ``fps``."""
-    chosen = get_backend(backend)
-    return lambda graph: chosen.estimate(graph, board, calibration, fps)
+    """``backend``'s estimate on ``board`` with ``calibration``, folded for ``fps`` (the board
+    file is read once here, not on every call of the action wall)."""
+    chosen, spec = get_backend(backend), get_board(board)
+    return lambda graph: chosen.estimate(graph, spec, calibration, fps)
 
 
 def policy_cost(space: SearchSpace, policy: Policy, model: CostModel | None) -> PolicyCost:

@@ -140,7 +140,8 @@ class HardwareLoop:
     def calibrate(self, graphs: dict[str, HwGraph]) -> None:
         """Measure ``graphs`` (see ``sweep_graphs``), or read the cached sweep, and fit the
         calibration to them."""
-        key = f"{self.spec.id}-{self.backend.calibration_key()}-{_structure_hash(graphs)}"
+        folded = "" if self.fps is None else f"-fps{self.fps:g}"  # finn folds its reference
+        key = f"{self.spec.id}-{self.backend.calibration_key()}-{_structure_hash(graphs)}{folded}"
         cache = self.out_dir / f"calibration-{key}.json"
         if cache.exists():
             found = [HardwareRecord.from_dict(r) for r in json.loads(cache.read_text())]
