@@ -5,17 +5,23 @@ from torch import nn
 
 
 class Normalize(nn.Module):
-    """Scale raw pixels (0..255) into the model's input range: ``x * scale``.
+    """Scale raw pixels (0..255) into the model's input range: ``(x - zero_point) * scale``.
 
-    Only a scale, no mean: the quantized model then takes the same pixels as uint8 with
-    zero point 0, and zero padding means the same thing in both domains.
+    No float mean: the quantized model then takes the same pixels as uint8, and zero padding
+    means the same thing in both domains. ``zero_point`` (one whole pixel value per channel,
+    default 0) is what folding a user's mean/std normalization leaves at the input: padding
+    then means the mean pixel, as it did in the user's normalized domain.
     """
 
-    def __init__(self, scale: float = 1.0 / 255.0) -> None:
+    def __init__(self, scale: float = 1.0 / 255.0, zero_point: tuple[int, ...] = ()) -> None:
         super().__init__()
         self.scale = float(scale)
+        self.zero_point = tuple(int(z) for z in zero_point)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if any(self.zero_point):
+            offset = torch.tensor(self.zero_point, dtype=x.dtype, device=x.device)
+            x = x - offset.view(1, -1, 1, 1)
         return x * self.scale
 
 

@@ -117,7 +117,8 @@ class _Builder:
     def _visit_module(self, node: fx.Node, m: nn.Module) -> None:
         src = [self._src(a) for a in node.args[:1]]
         if isinstance(m, Normalize):
-            self._add(node, "normalize", src, attrs={"scale": m.scale})
+            attrs = {"scale": m.scale, "zero_point": m.zero_point}
+            self._add(node, "normalize", src, attrs=attrs)
         elif isinstance(m, nn.Conv2d):
             self._conv(node, m, src)
         elif isinstance(m, nn.Linear):
