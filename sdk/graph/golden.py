@@ -10,7 +10,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ajpq.errors import InvalidGraph
-from ajpq.graph.hwgraph import HwGraph, Node
+from ajpq.graph.hwgraph import HwGraph, Node, input_zero_point
 from ajpq.graph.requant import requantize
 
 
@@ -27,10 +27,17 @@ def run(graph: HwGraph, x: np.ndarray) -> np.ndarray:
     values: dict[str, np.ndarray] = {}
     for node in graph.nodes:
         args = [values[name] for name in node.inputs]
-        values[node.name] = (
-            x.astype(np.int64) if node.op == "input" else KERNELS[node.op](node, args)
-        )
+        values[node.name] = pixels(graph, x) if node.op == "input" else KERNELS[node.op](node, args)
     return values[graph.output.name]
+
+
+def pixels(graph: HwGraph, x: np.ndarray) -> np.ndarray:
+    """The input node's integers: the pixels minus the per-channel zero point (if any)."""
+    zero_point = input_zero_point(graph)
+    values = x.astype(np.int64)
+    if not zero_point:
+        return values
+    return values - np.asarray(zero_point, dtype=np.int64).reshape(1, -1, 1, 1)
 
 
 def _windows(

@@ -2,7 +2,9 @@
 
 Nodes are in execution order; each names its inputs (other nodes) and holds integer arrays
 (weights, biases, requantization multipliers and shifts) and plain attributes. Float scales
-are kept only as metadata, to dequantize the output and to document the graph.
+are kept only as metadata, to dequantize the output and to document the graph. The input node
+takes uint8 pixels; its optional ``zero_point`` attr (one whole pixel value per channel, from
+``ajpq.quant.fold_input``) is subtracted from them, so its output is ``pixel - zero_point``.
 """
 
 import io
@@ -15,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ajpq.errors import InvalidGraph
+from ajpq.graph.requant import integer_range
 
 FORMAT = "ajpq-hwgraph-1"
 OPS = ("input", "conv", "linear", "maxpool", "avgpool", "add", "concat", "reorg", "flatten")
@@ -143,6 +146,12 @@ def _read_node(zf: zipfile.ZipFile, index: int, raw: dict[str, Any]) -> Node:
     )
 
 
+def input_zero_point(graph: HwGraph) -> tuple[int, ...]:
+    """The per-channel zero point subtracted from the uint8 pixels; () when there is none."""
+    zero_point = tuple(int(z) for z in graph.nodes[0].attrs.get("zero_point", ()))
+    return zero_point if any(zero_point) else ()
+
+
 REQUIRED = {"conv": ("weight", "bias"), "linear": ("weight", "bias")}
 
 
@@ -151,6 +160,7 @@ def validate(graph: HwGraph, where: str = "graph") -> None:
     seen: set[str] = set()
     if not graph.nodes or graph.nodes[0].op != "input":
         raise InvalidGraph(f"{where}: the first node must be the input")
+    _validate_zero_point(graph.nodes[0], where)
     for n in graph.nodes:
         if n.op not in OPS:
             raise InvalidGraph(f"{where}: node '{n.name}' has unknown op '{n.op}'; known: {OPS}")
@@ -165,3 +175,25 @@ def validate(graph: HwGraph, where: str = "graph") -> None:
         seen.add(n.name)
     if len(graph.output_scale) != graph.output.channels:
         raise InvalidGraph(f"{where}: output_scale does not match the output's channels")
+
+
+def _validate_zero_point(node: Node, where: str) -> None:
+    """The input's zero point: one pixel value 0..255 per channel, its range in the format."""
+    zero_point = node.attrs.get("zero_point")
+    if zero_point is None:
+        return
+    values = list(zero_point) if isinstance(zero_point, (list, tuple)) else [zero_point]
+    if len(values) != node.channels or not all(
+        isinstance(z, int) and not isinstance(z, bool) and 0 <= z <= 255 for z in values
+    ):
+        raise InvalidGraph(
+            f"{where}: input '{node.name}' zero_point {zero_point!r} must be {node.channels} "
+            "whole pixel values 0..255"
+        )
+    lo, hi = integer_range(node.bits, node.signed)
+    if -max(values) < lo or 255 - min(values) > hi:
+        signedness = "signed" if node.signed else "unsigned"
+        raise InvalidGraph(
+            f"{where}: input '{node.name}' is {node.bits}-bit {signedness} but pixels minus "
+            f"its zero_point span {-max(values)}..{255 - min(values)}; re-lower the model"
+        )

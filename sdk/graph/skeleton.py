@@ -20,6 +20,7 @@ from ajpq.quant.activation_formats import (
     ACCUMULATOR_BITS,
     ActFormat,
     activation_formats,
+    input_zero_point,
     requantizing_concats,
 )
 from ajpq.quant.capture import FloatOp
@@ -34,6 +35,7 @@ def structure(ops: list[FloatOp], policy: Policy) -> HwGraph:
     masks = channel_masks(ops, policy)
     requantizing = requantizing_concats(ops)
     shapes = {op.name: op.shape for op in ops}
+    zero_point = input_zero_point(ops)
     alias: dict[str, str] = {}
     nodes: list[Node] = []
     for op in ops:
@@ -42,6 +44,8 @@ def structure(ops: list[FloatOp], policy: Policy) -> HwGraph:
             continue
         inputs = [alias[i] for i in op.inputs]
         node = Node(op.name, op.kind, inputs, tuple(op.shape), *formats[op.name])
+        if op.kind == "input" and zero_point:  # pixel - zero_point (golden subtracts it)
+            node.attrs["zero_point"] = zero_point
         if op.kind in ("conv", "linear"):
             bits = np.array(policy.layers[op.name].weight_bits, dtype=np.uint8)
             bits[~masks[op.name]] = 0

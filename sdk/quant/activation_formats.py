@@ -1,7 +1,9 @@
 """The bit-width and signedness of every op's output, from the policy alone (no Brevitas).
 
 These are the formats ``ajpq.quantize`` gives each op's quantizer and ``lower`` builds its
-HwGraph from: the image is unsigned 8-bit; a conv/linear outputs the policy's ``act_bits``,
+HwGraph from: the image is unsigned 8-bit, or, when the Normalize reading it has a nonzero
+per-channel zero point (``fold_input``), ``pixel - zero_point`` signed with just enough bits
+(``input_format``); a conv/linear outputs the policy's ``act_bits``,
 unsigned after a ReLU/ReLU6 and signed without one; the model's output layer keeps its signed
 32-bit accumulator; an add, an average pool and a requantizing concat output
 ``EXTRA_ACT_BITS``; pools, reorg, flatten and a plain concat pass their inputs' format on.
@@ -10,10 +12,12 @@ unsigned after a ReLU/ReLU6 and signed without one; the model's output layer kee
 
 from typing import NamedTuple
 
+from ajpq.errors import UnsupportedOp
 from ajpq.quant.capture import FloatOp
 from ajpq.quant.policy import Policy
 
 INPUT_BITS = 8  # raw pixels, unsigned
+PIXEL_MAX = 255
 ACCUMULATOR_BITS = 32  # the output layer's, signed
 EXTRA_ACT_BITS = 8  # bit-width of requantizers that are not a policy layer (add, avgpool, concat)
 
@@ -42,7 +46,7 @@ def activation_formats(ops: list[FloatOp], policy: Policy) -> dict[str, ActForma
         inputs = [formats[name] for name in op.inputs]
         in_signed = any(f.signed for f in inputs)
         if op.kind == "input":
-            formats[op.name] = ActFormat(INPUT_BITS, False)
+            formats[op.name] = input_format(input_zero_point(ops))
         elif op.kind in ("conv", "linear") and op.name == output:
             formats[op.name] = ActFormat(ACCUMULATOR_BITS, True)
         elif op.kind in ("conv", "linear"):
@@ -57,6 +61,39 @@ def activation_formats(ops: list[FloatOp], policy: Policy) -> dict[str, ActForma
         else:  # normalize, maxpool, reorg, flatten
             formats[op.name] = inputs[0]
     return formats
+
+
+def input_zero_point(ops: list[FloatOp]) -> tuple[int, ...]:
+    """The per-channel zero point the input's integers carry (``pixel - zero_point``): that of
+    the Normalize reading the image; () when there is none or it is all zeros."""
+    image = ops[0]
+    readers = [op for op in ops if image.name in op.inputs]
+    zero_point = next(
+        (tuple(op.attrs.get("zero_point", ())) for op in readers if op.kind == "normalize"), ()
+    )
+    if not any(zero_point):
+        return ()
+    if len(readers) > 1:
+        raise UnsupportedOp(
+            f"the input is read by {len(readers)} ops but has a zero point; "
+            "read it through the one Normalize only"
+        )
+    if len(zero_point) != image.shape[0] or not all(0 <= z <= PIXEL_MAX for z in zero_point):
+        raise UnsupportedOp(
+            f"the Normalize zero point {zero_point} must be one whole pixel value 0..255 per "
+            f"input channel ({image.shape[0]})"
+        )
+    return tuple(int(z) for z in zero_point)
+
+
+def input_format(zero_point: tuple[int, ...]) -> ActFormat:
+    """The image's format: unsigned 8-bit pixels, or ``pixel - zero_point`` (range
+    ``[-max(zp), 255 - min(zp)]``) signed with the fewest bits that hold it."""
+    if not any(zero_point):
+        return ActFormat(INPUT_BITS, False)
+    lowest, highest = -max(zero_point), PIXEL_MAX - min(zero_point)
+    magnitude_bits = max((-lowest - 1).bit_length(), highest.bit_length())
+    return ActFormat(magnitude_bits + 1, True)
 
 
 def _is_depthwise(op: FloatOp) -> bool:

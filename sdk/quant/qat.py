@@ -24,7 +24,7 @@ from torch import nn
 
 from ajpq.errors import UnsupportedOp
 from ajpq.graph.requant import integer_range, quantize_multipliers
-from ajpq.quant.activation_formats import INPUT_BITS
+from ajpq.quant.activation_formats import INPUT_BITS, input_format
 
 
 class QTensor(NamedTuple):
@@ -192,3 +192,14 @@ def input_quant(scale: float) -> nn.Module:
         scaling_impl_type="const",
         return_quant_tensor=True,
     )
+
+
+def input_integers(pixels: QTensor, zero_point: tuple[int, ...]) -> QTensor:
+    """The quantized image minus its per-channel zero point: exactly ``(p - zp_c) * scale``,
+    in ``input_format(zero_point)`` (``pixels`` itself when the zero point is empty)."""
+    if not any(zero_point):
+        return pixels
+    offset = torch.tensor(zero_point, dtype=pixels.value.dtype, device=pixels.value.device)
+    integers = torch.round(pixels.value / pixels.scale) - offset.view(1, -1, 1, 1)
+    fmt = input_format(zero_point)
+    return QTensor(integers * pixels.scale, pixels.scale, fmt.bits, fmt.signed)

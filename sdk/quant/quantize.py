@@ -5,6 +5,8 @@ each op rebuilt with Brevitas quantizers. The result is an ordinary trainable to
 (QAT fine-tune it with ``ajpq.train``) that ``ajpq.lower`` turns into a HwGraph.
 """
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -14,12 +16,21 @@ from ajpq.quant.activation_formats import (
     ACCUMULATOR_BITS,
     ActFormat,
     activation_formats,
+    input_zero_point,
     requantizing_concats,
 )
 from ajpq.quant.capture import FloatOp, capture, example_input
+from ajpq.quant.fold_input import fold_input
 from ajpq.quant.masks import channel_masks
 from ajpq.quant.policy import Policy, _specs
-from ajpq.quant.qat import QConv2d, QTensor, act_quant, from_brevitas, input_quant
+from ajpq.quant.qat import (
+    QConv2d,
+    QTensor,
+    act_quant,
+    from_brevitas,
+    input_integers,
+    input_quant,
+)
 
 FORWARDED = ("anchors", "num_anchors", "input_size", "grid_size")
 
@@ -60,6 +71,9 @@ class QuantModel(nn.Module):
             consumer = next(c for c in ops if op.name in c.inputs)
             scale = consumer.attrs["scale"] if consumer.kind == "normalize" else 1.0
             op.attrs["scale"] = scale
+            zero_point = input_zero_point(ops)
+            if zero_point:  # pixel - zero_point, signed (activation_formats.input_format)
+                op.attrs["zero_point"] = zero_point
             self.acts[key] = input_quant(scale)
         elif op.kind in ("conv", "linear"):
             mask = torch.from_numpy(self.masks[op.name])
@@ -89,7 +103,8 @@ class QuantModel(nn.Module):
     def _run(self, op: FloatOp, args: list[QTensor], x: torch.Tensor) -> QTensor:
         key = _key(op.name)
         if op.kind == "input":
-            return from_brevitas(self.acts[key](x * op.attrs["scale"]))
+            pixels = from_brevitas(self.acts[key](x * op.attrs["scale"]))
+            return input_integers(pixels, op.attrs.get("zero_point", ()))
         if op.kind == "normalize":
             return args[0]
         if op.kind in ("conv", "linear"):
@@ -141,12 +156,19 @@ def quantize(
     policy: Policy,
     calibration: torch.Tensor | None = None,
     input_size: tuple[int, int] | None = None,
+    input_normalization: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> QuantModel:
     """Build the Brevitas QAT model realising ``policy`` (per-channel bits, 0 = pruned).
 
     ``calibration``: a batch of raw-pixel images used to initialise learned activation
     scales (ReLU without an upper bound); a seeded random batch is used when omitted.
+    ``input_normalization``: ``(mean, std)`` per channel when ``model`` was trained on
+    ``(pixels / 255 - mean) / std``; it is folded into the first convs (``fold_input``) so
+    the QAT model, like every other, takes raw pixels.
     """
+    if input_normalization is not None:
+        mean, std = input_normalization
+        model = fold_input(model, mean, std, input_size)
     ops = capture(model, input_size)
     policy.validated(_specs(ops))
     qmodel = QuantModel(ops, policy, model)
