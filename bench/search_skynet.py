@@ -62,7 +62,7 @@ def fp32_model(arguments: argparse.Namespace, data: tuple[Dataset, Dataset]) -> 
         model, *data, epochs=arguments.epochs, seed=arguments.seed, progress=True,
         max_seconds=arguments.train_max_seconds,
     )  # fmt: skip
-    extra = {"mean_iou": result.mean_iou, "seconds": result.seconds, "epochs": result.epochs_run}
+    extra = {"mean_iou": result.metric, "seconds": result.seconds, "epochs": result.epochs_run}
     path.parent.mkdir(parents=True, exist_ok=True)
     save_model(model, path, **extra)
     return model.eval(), extra

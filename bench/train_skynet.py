@@ -92,7 +92,7 @@ def main(argv: list[str]) -> dict[str, object]:
         max_seconds=arguments.max_seconds,
     )
     return {
-        "fp32_mean_iou": result.mean_iou,
+        "fp32_mean_iou": result.metric,
         "train_seconds": round(result.seconds, 2),
         "n_train": arguments.n_train,
         "n_val": arguments.n_val,

@@ -18,7 +18,7 @@ import warnings
 
 warnings.filterwarnings("ignore", message=".*Named tensors.*")  # emitted by Brevitas on import
 
-from ajpq import data, errors, metrics, models  # noqa: E402
+from ajpq import data, errors, metrics, models, tasks  # noqa: E402
 from ajpq.deploy import compile  # noqa: E402
 from ajpq.errors import (  # noqa: E402
     AjpqError,
@@ -33,7 +33,7 @@ from ajpq.graph.lower import lower  # noqa: E402
 from ajpq.quant.policy import LayerPolicy, Policy  # noqa: E402
 from ajpq.quant.quantize import QuantModel, quantize  # noqa: E402
 from ajpq.search import Budget, search  # noqa: E402
-from ajpq.train import evaluate, predict, train  # noqa: E402
+from ajpq.train import evaluate, predict, score, train  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = [
@@ -58,5 +58,7 @@ __all__ = [
     "models",
     "predict",
     "quantize",
+    "score",
+    "tasks",
     "train",
 ]

@@ -47,9 +47,9 @@ def train(
     train_set, val_set = ajpq.data.aerial(n_train, n_val, input_size=input_size, seed=seed)
     model = ajpq.models.skynet(width_mult=width, input_size=input_size)
     result = ajpq.train(model, train_set, val_set, epochs=epochs, seed=seed)
-    save_model(model, output, mean_iou=result.mean_iou)
+    save_model(model, output, mean_iou=result.metric)
     console.print(
-        f"val mean IoU {result.mean_iou:.4f} after {result.epochs_run} epochs "
+        f"val mean IoU {result.metric:.4f} after {result.epochs_run} epochs "
         f"({result.seconds:.0f} s); saved {output}"
     )
 

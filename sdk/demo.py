@@ -94,8 +94,8 @@ def cached_model(
     torch.manual_seed(config.seed)
     model = ajpq.models.skynet(config.width_mult, config.input_size)
     result = ajpq.train(model, train, val, epochs=config.epochs, seed=config.seed)
-    save_model(model, path, mean_iou=result.mean_iou)
-    return model.eval(), result.mean_iou
+    save_model(model, path, mean_iou=result.metric)
+    return model.eval(), result.metric
 
 
 def graph_iou(

@@ -1,59 +1,38 @@
-"""Train and evaluate a single-object detector (Skynet or any model exposing ``anchors``).
+"""Train and evaluate any model on its task (``ajpq.tasks``): detection, classification or a
+user's own.
 
-The datasets follow ``ajpq.data.Dataset``: ``len()``, ``boxes`` (N, 4) normalized x0y0x1y1,
-and ``torch_batches(batch_size, shuffle, seed)`` yielding raw 0..255 float images with boxes.
+Data is anything ``ajpq.data.as_samples`` reads: ``ajpq.data.Dataset``, a torch Dataset or
+DataLoader of (image, target), or an (images, targets) pair of numpy arrays. Models take raw
+pixel values 0..255 as float (they normalize the pixels themselves; see ``fold_input`` for a
+model trained on normalized inputs).
 """
 
 import math
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-import numpy as np
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 
-from ajpq.errors import InvalidData, UnsupportedOp
-from ajpq.metrics import mean_iou
-from ajpq.models.region import decode, region_loss
-
-
-class BoxDataset(Protocol):
-    """What train/evaluate/predict read from a dataset."""
-
-    boxes: np.ndarray
-
-    def __len__(self) -> int: ...
-
-    def torch_batches(
-        self, batch_size: int, shuffle: bool, seed: int
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
+from ajpq.data.samples import Samples, as_samples
+from ajpq.errors import InvalidData
+from ajpq.tasks import Task, default_task
 
 
 @dataclass(frozen=True)
 class TrainResult:
-    """Outcome of :func:`train`: final val mean IoU, mean loss and val IoU per epoch run."""
+    """Outcome of :func:`train`: the final val score (``metric``, named ``metric_name``), the
+    mean loss and the val score per epoch run."""
 
-    mean_iou: float
+    metric: float
+    metric_name: str
     losses: tuple[float, ...]
     seconds: float
     epochs_run: int
-    val_ious: tuple[float, ...] = ()
-
-
-def model_anchors(model: nn.Module, anchors: torch.Tensor | None) -> torch.Tensor:
-    """The anchors to decode ``model``'s head with: the override, else ``model.anchors``."""
-    if anchors is None:
-        anchors = getattr(model, "anchors", None)
-    if anchors is None:
-        raise UnsupportedOp(
-            f"{type(model).__name__} has no `anchors` attribute; pass anchors=(A, 2) tensor "
-            "in grid cells, e.g. skynet().anchors."
-        )
-    return torch.as_tensor(anchors, dtype=torch.float32)
+    val_metrics: tuple[float, ...] = ()
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -62,63 +41,48 @@ def model_device(model: nn.Module) -> torch.device:
     return parameter.device if parameter is not None else torch.device("cpu")
 
 
-def flip_batch(
-    images: torch.Tensor, boxes: torch.Tensor, generator: torch.Generator
+def predictions(
+    model: nn.Module, data: Samples, task: Task, batch_size: int = 64
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random horizontal and vertical flips (each with p=0.5 per image); boxes stay exact."""
-    images, boxes = images.clone(), boxes.clone()
-    n = images.shape[0]
-    horizontal = torch.rand(n, generator=generator) < 0.5
-    vertical = torch.rand(n, generator=generator) < 0.5
-    images[horizontal] = images[horizontal].flip(-1)
-    boxes[horizontal] = torch.stack(
-        [
-            1 - boxes[horizontal, 2],
-            boxes[horizontal, 1],
-            1 - boxes[horizontal, 0],
-            boxes[horizontal, 3],
-        ],
-        dim=1,
-    )
-    images[vertical] = images[vertical].flip(-2)
-    boxes[vertical] = torch.stack(
-        [boxes[vertical, 0], 1 - boxes[vertical, 3], boxes[vertical, 2], 1 - boxes[vertical, 1]],
-        dim=1,
-    )
-    return images, boxes
-
-
-def predict(
-    model: nn.Module, data: BoxDataset, batch_size: int = 64, anchors: torch.Tensor | None = None
-) -> np.ndarray:
-    """Predicted boxes (N, 4) float32, normalized x0y0x1y1, in dataset order (eval mode)."""
-    anchors = model_anchors(model, anchors)
+    """The task's predictions for every sample, and the targets, in data order (eval mode)."""
     device = model_device(model)
     was_training = model.training
     model.eval()
-    outputs = []
+    predicted, targets = [], []
     with torch.no_grad():
-        for images, _ in data.torch_batches(batch_size, shuffle=False, seed=0):
-            outputs.append(decode(model(images.to(device)), anchors.to(device)).cpu())
+        for images, target in data.batches(batch_size, shuffle=False, seed=0):
+            predicted.append(task.predict(model(images.to(device))).cpu())
+            targets.append(target)
     model.train(was_training)
-    if not outputs:
-        return np.zeros((0, 4), dtype=np.float32)
-    return torch.cat(outputs).numpy().astype(np.float32)
-
-
-def evaluate(
-    model: nn.Module, data: BoxDataset, batch_size: int = 64, anchors: torch.Tensor | None = None
-) -> float:
-    """Mean IoU of the model's most confident box against each image's ground-truth box."""
-    if len(data) == 0:
+    if not predicted:
         raise InvalidData("cannot evaluate on an empty dataset; give at least one image.")
-    predicted = predict(model, data, batch_size=batch_size, anchors=anchors)
-    return float(mean_iou(predicted, np.asarray(data.boxes, dtype=np.float32)))
+    return torch.cat(predicted), torch.cat(targets)
+
+
+def predict(model: nn.Module, data: Any, task: Task | None = None, batch_size: int = 64) -> Any:
+    """The task's predictions in data order, as numpy (boxes (N, 4) for detection)."""
+    task = task if task is not None else default_task(model)
+    return predictions(model, as_samples(data), task, batch_size)[0].numpy()
+
+
+def score(
+    model: nn.Module, data: Any, task: Task | None = None, batch_size: int = 64
+) -> dict[str, float]:
+    """Every score the task reports ({"top-1 accuracy": .., "top-5 accuracy": ..})."""
+    task = task if task is not None else default_task(model)
+    predicted, targets = predictions(model, as_samples(data), task, batch_size)
+    return task.score(predicted, targets)
+
+
+def evaluate(model: nn.Module, data: Any, task: Task | None = None, batch_size: int = 64) -> float:
+    """The task's headline metric on ``data`` (mean IoU for detection, top-1 for classes)."""
+    task = task if task is not None else default_task(model)
+    return score(model, data, task, batch_size)[task.metric]
 
 
 def train_epoch(
     model: nn.Module,
-    data: BoxDataset,
+    data: Samples,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     settings: "EpochSettings",
@@ -127,17 +91,18 @@ def train_epoch(
     """One pass over ``data``; returns (mean loss, whether the time budget ran out)."""
     model.train()
     device = model_device(model)
-    anchors = settings.anchors.to(device)
+    task = settings.task
+    augment = getattr(task, "augment", None)
     total, count, out_of_time = 0.0, 0, False
-    batches = data.torch_batches(settings.batch_size, shuffle=True, seed=settings.seed)
-    for images, boxes in batches:
-        images, boxes = flip_batch(images, boxes, settings.generator)
-        loss = region_loss(model(images.to(device)), boxes.to(device), anchors)
+    for images, targets in data.batches(settings.batch_size, shuffle=True, seed=settings.seed):
+        if augment is not None:
+            images, targets = augment(images, targets, settings.generator)
+        loss = task.loss(model(images.to(device)), targets.to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
-        total, count = total + loss.item() * len(boxes), count + len(boxes)
+        total, count = total + loss.item() * len(targets), count + len(targets)
         on_batch()
         if settings.deadline is not None and time.monotonic() > settings.deadline:
             out_of_time = True
@@ -149,7 +114,7 @@ def train_epoch(
 class EpochSettings:
     """What one training epoch needs besides the model and optimizer."""
 
-    anchors: torch.Tensor
+    task: Task
     batch_size: int
     seed: int
     generator: torch.Generator
@@ -162,7 +127,7 @@ class BatchCallback(Protocol):
     def __call__(self) -> None: ...
 
 
-def check_training_arguments(train_data: BoxDataset, epochs: int, batch_size: int) -> None:
+def check_training_arguments(train_data: Samples, epochs: int, batch_size: int) -> None:
     """Raise InvalidData for settings that cannot train."""
     if len(train_data) == 0:
         raise InvalidData("the training set is empty; give at least one image to train on.")
@@ -172,54 +137,59 @@ def check_training_arguments(train_data: BoxDataset, epochs: int, batch_size: in
 
 def train(
     model: nn.Module,
-    train: BoxDataset,
-    val: BoxDataset,
+    train: Any,
+    val: Any,
     epochs: int = 30,
     batch_size: int = 32,
     lr: float = 2e-3,
     seed: int = 0,
     progress: bool = True,
     max_seconds: float | None = None,
-    anchors: torch.Tensor | None = None,
+    task: Task | None = None,
     weight_decay: float = 1e-4,
 ) -> TrainResult:
-    """Train ``model`` with AdamW + per-step cosine LR and random flips; report val mean IoU.
+    """Train ``model`` on ``task`` with AdamW + per-step cosine LR (and the task's
+    augmentation); report the val metric after each epoch.
 
-    Stops early (after the current batch) once ``max_seconds`` have passed. Deterministic for
-    a given ``seed`` and model initialisation; the thread count is left as it is.
+    ``task`` defaults to Detection for a model with anchors (Skynet). Stops early (after the
+    current batch) once ``max_seconds`` have passed. Deterministic for a given ``seed`` and
+    model initialisation; the thread count is left as it is.
     """
-    check_training_arguments(train, epochs, batch_size)
-    anchors = model_anchors(model, anchors)
+    task = task if task is not None else default_task(model)
+    train_data, val_data = as_samples(train), as_samples(val)
+    check_training_arguments(train_data, epochs, batch_size)
     torch.manual_seed(seed)
     start = time.monotonic()
-    steps_per_epoch = math.ceil(len(train) / batch_size)
+    steps_per_epoch = math.ceil(len(train_data) / batch_size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs * steps_per_epoch)
     generator = torch.Generator().manual_seed(seed)
     deadline = None if max_seconds is None else start + max_seconds
     losses: list[float] = []
-    val_ious: list[float] = []
+    scores: list[float] = []
     with progress_bar(progress) as bar:
-        task = bar.add_task("train", total=epochs * steps_per_epoch)
+        bar_task = bar.add_task("train", total=epochs * steps_per_epoch)
         for epoch in range(epochs):
-            settings = EpochSettings(anchors, batch_size, seed + epoch, generator, deadline)
+            settings = EpochSettings(task, batch_size, seed + epoch, generator, deadline)
             loss, out_of_time = train_epoch(
-                model, train, optimizer, scheduler, settings, lambda: bar.advance(task)
+                model, train_data, optimizer, scheduler, settings, lambda: bar.advance(bar_task)
             )
             losses.append(loss)
-            val_ious.append(evaluate(model, val, anchors=anchors) if len(val) else float("nan"))
+            scores.append(evaluate(model, val_data, task) if len(val_data) else float("nan"))
             if progress:
                 bar.console.print(
-                    f"epoch {epoch + 1}/{epochs}  loss {loss:.4f}  val IoU {val_ious[-1]:.4f}"
+                    f"epoch {epoch + 1}/{epochs}  loss {loss:.4f}  val {task.metric} "
+                    f"{scores[-1]:.4f}"
                 )
             if out_of_time:
                 break
     return TrainResult(
-        mean_iou=val_ious[-1],
+        metric=scores[-1],
+        metric_name=task.metric,
         losses=tuple(losses),
         seconds=time.monotonic() - start,
         epochs_run=len(losses),
-        val_ious=tuple(val_ious),
+        val_metrics=tuple(scores),
     )
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ajpq.data.samples import check_batch_size, checked_indices, order
 from ajpq.errors import InvalidData
 
 _NPZ_KEYS = ("images", "boxes", "labels", "class_names")
@@ -55,12 +56,7 @@ class Dataset:
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> Dataset:
         """A new Dataset holding the samples at `indices`, in that order."""
-        index_array = np.asarray(indices, dtype=np.int64).reshape(-1)
-        if index_array.size and (index_array.min() < -len(self) or index_array.max() >= len(self)):
-            raise InvalidData(
-                f"subset indices must lie in 0..{len(self) - 1}; got {index_array.min()}.."
-                f"{index_array.max()}."
-            )
+        index_array = checked_indices(indices, len(self))
         return Dataset(
             images=self.images[index_array],
             boxes=self.boxes[index_array],
@@ -110,18 +106,19 @@ class Dataset:
             class_names=tuple(str(name) for name in arrays["class_names"].reshape(-1)),
         )
 
-    def torch_batches(
+    def image(self, index: int) -> np.ndarray:
+        """One image as uint8 (3, H, W): what a board is sent."""
+        return self.images[index]
+
+    def batches(
         self, batch_size: int, shuffle: bool = False, seed: int = 0
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield (images float32 (B, 3, H, W) 0..255, boxes float32 (B, 4)); last batch may be
         smaller. With shuffle, the order is a permutation drawn from `seed`."""
-        if batch_size < 1:
-            raise InvalidData(f"batch_size must be at least 1; got {batch_size}.")
-        order = np.arange(len(self))
-        if shuffle:
-            order = np.random.default_rng(seed).permutation(len(self))
+        check_batch_size(batch_size)
+        chosen_order = order(len(self), shuffle, seed)
         for start in range(0, len(self), batch_size):
-            chosen = order[start : start + batch_size]
+            chosen = chosen_order[start : start + batch_size]
             images = torch.from_numpy(self.images[chosen].astype(np.float32))
             boxes = torch.from_numpy(np.ascontiguousarray(self.boxes[chosen]))
             yield images, boxes

@@ -1,7 +1,8 @@
 """AJPQ search: a layer controller (DDPG/TD3 from stable-baselines3) picks each layer's
 sparsity and precision, the channel controller turns them into per-channel bit-widths by
 importance, the action wall makes the policy fit the budget, and a short QAT fine-tune scores
-it (reward = 0.1 x (mean IoU - float mean IoU), HAQ). Checkpointed after every episode.
+it on the task's metric (reward = 0.1 x (metric - float metric), HAQ: mean IoU for detection,
+top-1 for classification). Checkpointed after every episode.
 """
 
 import hashlib
@@ -23,7 +24,7 @@ from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.noise import NormalActionNoise
 from torch import nn
 
-from ajpq.data.dataset import Dataset
+from ajpq.data.samples import Normalization, Samples, as_samples
 from ajpq.errors import AjpqError
 from ajpq.graph.hwgraph import HwGraph
 from ajpq.graph.lower import lower
@@ -43,6 +44,7 @@ from ajpq.search.hardware import (
     sweep_graphs,
 )
 from ajpq.search.space import SearchSpace, shadow_graph
+from ajpq.tasks import Task, default_task
 from ajpq.train import evaluate, train
 
 AGENTS = {"ddpg": DDPG, "td3": TD3}
@@ -68,11 +70,13 @@ def hardware_loop(
 
 
 def episode_setup(
-    budget: Budget, config: SearchConfig, cost: CostModel, train: Dataset, val: Dataset,
-    seed: int, out: Path,
+    budget: Budget, config: SearchConfig, cost: CostModel, train: Samples, val: Samples,
+    seed: int, out: Path, task: Task,
 ) -> dict[str, Any]:  # fmt: skip
-    """What ``Episodes`` needs: the budget, config and cost, the QAT and reward subsets."""
+    """What ``Episodes`` needs: the budget, config and cost, the QAT and reward subsets, the
+    task whose metric is the reward."""
     return {
+        "task": task,
         "budget": budget,
         "config": config,
         "cost": cost,
@@ -81,6 +85,18 @@ def episode_setup(
         "seed": seed,
         "out_dir": out,
     }
+
+
+def pixel_inputs(
+    model: nn.Module, train: Any, val: Any, normalization: Normalization | None
+) -> tuple[nn.Module, Samples, Samples]:
+    """The model and data in the deployed graph's domain (raw pixels): a model trained on
+    normalized inputs gets its normalization folded in, and its data is mapped back."""
+    if normalization is not None:
+        from ajpq.quant.fold_input import fold_input  # noqa: PLC0415
+
+        model = fold_input(model, *normalization)
+    return model, as_samples(train, normalization), as_samples(val, normalization)
 
 
 def fingerprint(**settings: Any) -> str:
@@ -106,6 +122,7 @@ class Episodes:
         self.config: SearchConfig = setup["config"]
         self.cost: CostModel = setup["cost"]
         self.train_data, self.val_data = setup["train"], setup["val"]
+        self.task: Task = setup["task"]
         self.seed, self.out_dir = setup["seed"], setup["out_dir"]
         self.hardware: HardwareLoop | None = setup.get("hardware")
         self.state: checkpoint.SearchState | None = None
@@ -171,8 +188,9 @@ class Episodes:
             seed=self.seed,
             progress=False,
             max_seconds=self.config.qat_seconds,
+            task=self.task,
         )
-        return float(result.mean_iou)
+        return float(result.metric)
 
 
 def save_best(qmodel: QuantModel, episode: int, out_dir: Path) -> None:
@@ -240,7 +258,7 @@ def progress_bar(enabled: bool) -> Progress:
         TextColumn("[bold]search"),
         BarColumn(),
         TextColumn("episode {task.completed}/{task.total}"),
-        TextColumn("reward {task.fields[reward]}  best IoU {task.fields[best]}"),
+        TextColumn("reward {task.fields[reward]}  best {task.fields[best]}"),
         TextColumn("budget {task.fields[use]}"),
         TimeElapsedColumn(),
         console=Console(stderr=True),
@@ -250,8 +268,8 @@ def progress_bar(enabled: bool) -> Progress:
 
 def search(
     model: nn.Module,
-    train: Dataset,
-    val: Dataset,
+    train: Any,
+    val: Any,
     backend: str = "mcu",
     board: str = "qemu-mps2-an386",
     budget: Budget = Budget(),  # noqa: B008 (frozen)
@@ -261,8 +279,16 @@ def search(
     resume: bool = False,
     config: SearchConfig = SearchConfig(),  # noqa: B008 (frozen)
     progress: bool = True,
+    task: Task | None = None,
+    input_normalization: Normalization | None = None,
 ) -> SearchResult:
     """Search a joint pruning + mixed-precision policy for ``model`` within ``budget``.
+
+    ``train``/``val``: anything ``ajpq.data.as_samples`` reads (a torch Dataset or DataLoader,
+    numpy (images, targets), ``ajpq.data.Dataset``). ``task`` (default: Detection for a model
+    with anchors) gives the loss and the metric the reward is scored on.
+    ``input_normalization=(mean, std)``: the model was trained on normalized inputs; it is
+    folded (``ajpq.quant.fold_input``) so that the search and the deployed graph take pixels.
 
     Every candidate fits the budget (the action wall); all are kept in ``result.candidates``
     and in ``out_dir/state.json``. ``resume=True`` continues the search checkpointed in
@@ -270,22 +296,25 @@ def search(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    model, train, val = pixel_inputs(model, train, val, input_normalization)
+    task = task if task is not None else default_task(model)
     space = SearchSpace.of(model)
     hardware = None
     if not budget.needs_estimate:  # bytes and BOPs need no board: fail before calibrating
         check_feasible(space, budget, config, None)
     if config.calibrate:
-        image = val.images[0]
+        image = val.image(0)
         hardware = hardware_loop(model, backend, board, out, image, progress, config, budget.fps)
     cost = hardware.cost if hardware is not None else cost_model(backend, board, fps=budget.fps)
     check_feasible(space, budget, config, cost)
-    setup = episode_setup(budget, config, cost, train, val, seed, out)
+    setup = episode_setup(budget, config, cost, train, val, seed, out, task)
     setup["hardware"] = hardware
     runner = Episodes(model, space, setup)
     env = LayerEnv(space, runner.finish)
     key = fingerprint(
-        budget=asdict(budget), config=asdict(config), backend=backend, board=board, seed=seed
-    )
+        budget=asdict(budget), config=asdict(config), backend=backend, board=board, seed=seed,
+        task=type(task).__name__, normalization=input_normalization,
+    )  # fmt: skip
     agent = start(runner, env, key, resume, seed)
     assert runner.state is not None
     remaining = episodes - runner.state.episodes_done
@@ -308,13 +337,15 @@ def start(runner: Episodes, env: LayerEnv, key: str, resume: bool, seed: int) ->
     """A fresh agent, or the one checkpointed in out_dir when resuming."""
     found = checkpoint.load(runner.out_dir) if resume else None
     if found is None:
-        runner.state = checkpoint.SearchState(key, evaluate(runner.model, runner.val_data))
+        base = evaluate(runner.model, runner.val_data, runner.task)
+        runner.state = checkpoint.SearchState(key, base)
         return make_agent(env, runner.config, seed)
     state, agent_path, replay_path = found
     if state.fingerprint != key:
         raise AjpqError(
             f"the checkpoint in {runner.out_dir} was made with other settings (budget, "
-            "config, backend, board or seed); resume with the same ones or use a new out_dir"
+            "config, backend, board, seed, task or input normalization); resume with the "
+            "same ones or use a new out_dir"
         )
     runner.state = state
     if runner.hardware is not None:
@@ -375,4 +406,6 @@ def result(model: nn.Module, runner: Episodes, out: Path, shown: bool) -> Search
         Console(stderr=True, quiet=not shown).print(hardware_table(records))
     graph: HwGraph = lower(qmodel.eval())
     calibration = runner.hardware.calibration if runner.hardware else None
-    return SearchResult(candidates, best.policy, qmodel, graph, records, calibration)
+    return SearchResult(
+        candidates, best.policy, qmodel, graph, records, calibration, runner.task.metric
+    )

@@ -1,5 +1,5 @@
 """Baselines at the search's budget, scored exactly like a search episode (the same short QAT
-fine-tune and mean IoU, ``Episodes.fine_tune``; the same cost, ``policy_cost``):
+fine-tune and the task's metric, ``Episodes.fine_tune``; the same cost, ``policy_cost``):
 
 - ``uniform-8``, ``uniform-4``: every channel at 8 (4) bits, nothing pruned.
 - ``deep-compression``: step-wise as in Han et al.: magnitude-prune every layer by the same
@@ -23,16 +23,17 @@ from typing import Any
 from torch import nn
 
 from ajpq.backends import get as get_backend
-from ajpq.data.dataset import Dataset
+from ajpq.data.samples import Normalization
 from ajpq.graph.lower import lower
 from ajpq.quant.policy import Policy
 from ajpq.quant.quantize import quantize
-from ajpq.search.ajpq import Episodes, episode_setup
+from ajpq.search.ajpq import Episodes, episode_setup, pixel_inputs
 from ajpq.search.budget import Budget, BudgetInfeasible, SearchConfig
 from ajpq.search.candidates import Candidate
 from ajpq.search.controllers import LayerAction, action_wall, build_policy
 from ajpq.search.cost import CostModel, cost_model, policy_cost
 from ajpq.search.space import SearchSpace
+from ajpq.tasks import Task, default_task
 from ajpq.train import evaluate
 
 BASELINES = ("uniform-8", "uniform-4", "deep-compression", "haq", "amc")
@@ -98,8 +99,8 @@ def baseline_policies(
 
 def baselines(
     model: nn.Module,
-    train: Dataset,
-    val: Dataset,
+    train: Any,
+    val: Any,
     budget: Budget,
     backend: str = "mcu",
     board: str = "qemu-mps2-an386",
@@ -108,18 +109,23 @@ def baselines(
     seed: int = 0,
     names: Sequence[str] | None = None,
     calibration: Any = None,
+    task: Task | None = None,
+    input_normalization: Normalization | None = None,
 ) -> list[Candidate]:
     """Evaluate the baselines (``BASELINES``) at ``budget`` with the search's own fine-tune and
     cost (pass the search's ``result.calibration`` for its board-calibrated estimate); writes
-    ``out_dir/baselines.json``. Each Candidate has ``name`` and ``feasible``."""
+    ``out_dir/baselines.json``. Each Candidate has ``name`` and ``feasible``. ``task`` and
+    ``input_normalization`` as for ``search``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    model, train, val = pixel_inputs(model, train, val, input_normalization)
+    task = task if task is not None else default_task(model)
     space = SearchSpace.of(model)
     chosen = get_backend(backend)
     estimate = cost_model(backend, board, calibration, budget.fps)
-    setup = episode_setup(budget, config, estimate, train, val, seed, out)
+    setup = episode_setup(budget, config, estimate, train, val, seed, out, task)
     runner = Episodes(model, space, setup)
-    base_accuracy = evaluate(model, setup["val"])
+    base_accuracy = evaluate(model, setup["val"], task)
     found = []
     for name, (policy, feasible) in baseline_policies(space, budget, config, estimate).items():
         if names is not None and name not in names:

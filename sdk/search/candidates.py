@@ -13,7 +13,7 @@ class Candidate:
     """One evaluated policy (after the action wall, so it fits the budget)."""
 
     policy: Policy
-    accuracy: float  # val mean IoU after the short QAT fine-tune
+    accuracy: float  # the task's val metric after the short QAT fine-tune
     weight_bytes: int
     bops: int
     estimated_latency: float  # seconds, the backend's estimate
@@ -51,6 +51,7 @@ class SearchResult:
     best_graph: HwGraph
     hardware: list[Any] = field(default_factory=list)  # HardwareRecord: board measurements
     calibration: Any = None  # the backend's estimate calibrated on its reference (the board)
+    metric: str = "mean IoU"  # the name of the task's metric that ``accuracy`` holds
 
     @property
     def best(self) -> Candidate:

@@ -34,7 +34,10 @@ def label(candidate: Candidate) -> str:
 
 
 def pareto_plot(
-    candidates: Sequence[Candidate], baselines: Sequence[Candidate], path: str | Path
+    candidates: Sequence[Candidate],
+    baselines: Sequence[Candidate],
+    path: str | Path,
+    metric: str = "mean IoU",
 ) -> Path:
     """Two panels, accuracy vs weight bytes and vs latency (filled markers measured on the
     board, hollow ones estimated); the search's Pareto front drawn as a line, baselines
@@ -77,7 +80,7 @@ def pareto_plot(
             text = label(baseline) + ("" if baseline.feasible else " (over budget)")
             axis.annotate(text, (cost(baseline), baseline.accuracy), fontsize=7)
         axis.set_xlabel(title)
-        axis.set_ylabel("mean IoU")
+        axis.set_ylabel(metric)
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     figure.tight_layout()
@@ -88,10 +91,13 @@ def pareto_plot(
     return out
 
 
-def report_table(candidates: Sequence[Candidate], baselines: Sequence[Candidate]) -> Table:
-    """One row per baseline, then per search candidate (best accuracy first)."""
+def report_table(
+    candidates: Sequence[Candidate], baselines: Sequence[Candidate], metric: str = "mean IoU"
+) -> Table:
+    """One row per baseline, then per search candidate (best accuracy first); ``metric`` is
+    the task's metric name (``SearchResult.metric``)."""
     table = Table(title="search vs baselines")
-    for column in ("name", "mean IoU", "weight B", "stored B", "BOPs", "latency", "fits"):
+    for column in ("name", metric, "weight B", "stored B", "BOPs", "latency", "fits"):
         table.add_column(column, justify="left" if column == "name" else "right")
     ranked = sorted(candidates, key=lambda c: -c.accuracy)
     for candidate in [*baselines, *ranked]:

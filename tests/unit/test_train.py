@@ -1,50 +1,29 @@
 """train / evaluate / predict on a tiny hand-made dataset (stand-in for ajpq.data)."""
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
 
-from ajpq.errors import UnsupportedOp
+from ajpq.data.samples import ArraySamples
+from ajpq.errors import InvalidData
 from ajpq.models import tiny_cnn, tiny_skynet
-from ajpq.train import TrainResult, evaluate, flip_batch, predict, train
+from ajpq.tasks.detection import flip_batch
+from ajpq.train import TrainResult, evaluate, predict, train
 
 
-class _FakeDataset:
+def _FakeDataset(n: int, size: tuple[int, int] = (32, 64), seed: int = 0) -> ArraySamples:
     """Random uint8 images with one bright rectangle each; boxes normalized x0y0x1y1."""
-
-    def __init__(self, n: int, size: tuple[int, int] = (32, 64), seed: int = 0) -> None:
-        rng = np.random.default_rng(seed)
-        height, width = size
-        self.images = rng.integers(0, 80, (n, 3, height, width), dtype=np.uint8)
-        corners = rng.uniform(0.05, 0.55, (n, 2))
-        sizes = rng.uniform(0.15, 0.4, (n, 2))
-        self.boxes = np.concatenate([corners, corners + sizes], axis=1).astype(np.float32)
-        for i, (x0, y0, x1, y1) in enumerate(self.boxes):
-            rows = slice(int(y0 * height), int(y1 * height))
-            cols = slice(int(x0 * width), int(x1 * width))
-            self.images[i, :, rows, cols] = 230
-        self.labels = np.zeros(n, dtype=np.int64)
-
-    def __len__(self) -> int:
-        return len(self.boxes)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return torch.from_numpy(self.images[i]).float(), torch.from_numpy(self.boxes[i])
-
-    def torch_batches(
-        self, batch_size: int, shuffle: bool, seed: int
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        order = np.arange(len(self))
-        if shuffle:
-            np.random.default_rng(seed).shuffle(order)
-        for start in range(0, len(order), batch_size):
-            index = order[start : start + batch_size]
-            yield (
-                torch.from_numpy(self.images[index]).float(),
-                torch.from_numpy(self.boxes[index]),
-            )
+    rng = np.random.default_rng(seed)
+    height, width = size
+    images = rng.integers(0, 80, (n, 3, height, width), dtype=np.uint8)
+    corners = rng.uniform(0.05, 0.55, (n, 2))
+    sizes = rng.uniform(0.15, 0.4, (n, 2))
+    boxes = np.concatenate([corners, corners + sizes], axis=1).astype(np.float32)
+    for i, (x0, y0, x1, y1) in enumerate(boxes):
+        rows = slice(int(y0 * height), int(y1 * height))
+        cols = slice(int(x0 * width), int(x1 * width))
+        images[i, :, rows, cols] = 230
+    return ArraySamples(images, boxes)
 
 
 def test_train_reduces_loss_and_reports_every_field() -> None:
@@ -55,9 +34,10 @@ def test_train_reduces_loss_and_reports_every_field() -> None:
         progress=False,
     )  # fmt: skip
     assert isinstance(result, TrainResult)
-    assert result.epochs_run == 2 and len(result.losses) == 2 and len(result.val_ious) == 2
+    assert result.epochs_run == 2 and len(result.losses) == 2 and len(result.val_metrics) == 2
     assert result.losses[1] < result.losses[0]
-    assert 0.0 <= result.mean_iou <= 1.0 and result.mean_iou == result.val_ious[-1]
+    assert 0.0 <= result.metric <= 1.0 and result.metric == result.val_metrics[-1]
+    assert result.metric_name == "mean IoU"
     assert result.seconds > 0
 
 
@@ -78,7 +58,7 @@ def test_train_is_deterministic_for_a_seed() -> None:
             )  # fmt: skip
         )
     assert results[0].losses == results[1].losses
-    assert results[0].mean_iou == results[1].mean_iou
+    assert results[0].metric == results[1].metric
 
 
 def test_max_seconds_stops_after_one_batch() -> None:
@@ -104,7 +84,7 @@ def test_evaluate_and_predict() -> None:
 
 def test_flip_keeps_boxes_on_the_object() -> None:
     data = _FakeDataset(8)
-    images, boxes = next(data.torch_batches(8, shuffle=False, seed=0))
+    images, boxes = next(data.batches(8, shuffle=False, seed=0))
     flipped, new_boxes = flip_batch(images, boxes, torch.Generator().manual_seed(0))
     height, width = images.shape[-2:]
     for image, box in zip(flipped, new_boxes, strict=True):
@@ -115,6 +95,6 @@ def test_flip_keeps_boxes_on_the_object() -> None:
     assert not torch.equal(new_boxes, boxes)
 
 
-def test_model_without_anchors_needs_an_override() -> None:
-    with pytest.raises(UnsupportedOp):
+def test_model_without_anchors_needs_a_task() -> None:
+    with pytest.raises(InvalidData, match="task=ajpq.tasks.Classification"):
         evaluate(tiny_cnn(), _FakeDataset(4))

@@ -142,7 +142,7 @@ def test_dataset_item_subset_and_batches(small: tuple[Dataset, Dataset]) -> None
     assert torch.equal(box, torch.from_numpy(train.boxes[2]))
     part = train.subset([4, 1])
     assert np.array_equal(part.images, train.images[[4, 1]]) and len(part) == 2
-    batches = list(train.torch_batches(4, shuffle=True, seed=1))
+    batches = list(train.batches(4, shuffle=True, seed=1))
     assert [tuple(images.shape) for images, _ in batches] == [(4, 3, 160, 320), (2, 3, 160, 320)]
     assert [tuple(boxes.shape) for _, boxes in batches] == [(4, 4), (2, 4)]
     assert batches[0][0].dtype == torch.float32 and float(batches[0][0].max()) <= 255.0

@@ -63,7 +63,7 @@ FREE = Cost(latency_s=0.0, fps=float("inf"), count=0.0, unit="cycles")
 def episodes(space: SearchSpace, seed: int, out_dir: Path) -> Episodes:
     setup = {
         "budget": Budget(), "config": CONFIG, "cost": lambda graph: FREE,
-        "train": None, "val": None,
+        "train": None, "val": None, "task": None,
         "seed": seed, "out_dir": out_dir,
     }  # fmt: skip
     runner = Episodes(None, space, setup, objective=objective(space))  # type: ignore[arg-type]

@@ -1,0 +1,62 @@
+"""Image classification: cross-entropy, top-1 accuracy (and top-5 above five classes)."""
+
+import torch
+import torch.nn.functional as F
+
+from ajpq.errors import InvalidData
+
+TOP_K = 5
+
+
+class Classification:
+    """Targets are class indices (N,). Outputs are logits (N, classes) or (N, classes, 1, 1).
+
+    ``label_smoothing`` is passed to cross-entropy; the scores are "top-1 accuracy" and,
+    where there are more than five classes, "top-5 accuracy" (fractions 0..1).
+    """
+
+    metric = "top-1 accuracy"
+
+    def __init__(self, label_smoothing: float = 0.0) -> None:
+        self.label_smoothing = float(label_smoothing)
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        logits = _logits(outputs)
+        labels = _labels(targets, logits)
+        return F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
+
+    def predict(self, outputs: torch.Tensor) -> torch.Tensor:
+        """The best classes by logit, best first: (N, min(6, classes)) int64 (a sixth column
+        is kept only so that ``score`` can tell a >5-class output from a 5-class one)."""
+        logits = _logits(outputs)
+        return logits.topk(min(TOP_K + 1, logits.shape[1]), dim=1).indices
+
+    def score(self, predictions: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+        if len(targets) == 0:
+            raise InvalidData("cannot score an empty set of predictions; give at least one image.")
+        labels = targets.reshape(-1).long()
+        scores = {self.metric: float((predictions[:, 0] == labels).float().mean())}
+        if predictions.shape[1] > TOP_K:
+            hits = (predictions[:, :TOP_K] == labels[:, None]).any(dim=1)
+            scores["top-5 accuracy"] = float(hits.float().mean())
+        return scores
+
+
+def _logits(outputs: torch.Tensor) -> torch.Tensor:
+    logits = outputs.flatten(1)
+    if outputs.dim() == 4 and outputs.shape[2:] != (1, 1):
+        raise InvalidData(
+            f"a classifier's output must be (N, classes) or (N, classes, 1, 1); got "
+            f"{tuple(outputs.shape)}: pool the feature map before the head."
+        )
+    return logits
+
+
+def _labels(targets: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    labels = targets.reshape(-1).long()
+    if len(labels) and (labels.min() < 0 or labels.max() >= logits.shape[1]):
+        raise InvalidData(
+            f"class labels must lie in 0..{logits.shape[1] - 1} for a {logits.shape[1]}-way "
+            f"output; got {int(labels.min())}..{int(labels.max())}."
+        )
+    return labels
