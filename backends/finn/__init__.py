@@ -13,6 +13,7 @@ from typing import Any
 
 from ajpq import boards
 from ajpq.backends.finn import finn_folding, folding, shim
+from ajpq.backends.finn.layers import check_input
 from ajpq.backends.finn.report import Cost, read_cost, write_extras, write_report
 from ajpq.backends.finn.steps import STEPS, BuildContext, run_steps
 from ajpq.boards import BoardSpec
@@ -95,6 +96,7 @@ def compile(  # noqa: A001 - the backend contract's name
 
     if strategy not in STRATEGIES:
         raise AjpqError(f"unknown folding strategy '{strategy}'; known: {STRATEGIES}")
+    check_input(hw)
     spec = _board(board)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

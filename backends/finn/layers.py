@@ -13,7 +13,8 @@ weight width is its widest channel, its accumulator width the worst case of its 
 import math
 from dataclasses import dataclass, field
 
-from ajpq.graph.hwgraph import HwGraph, Node
+from ajpq.errors import UnsupportedOp
+from ajpq.graph.hwgraph import HwGraph, Node, input_zero_point
 
 MAC_OPS = ("MVAU", "VVAU")
 
@@ -194,8 +195,19 @@ def _node_layers(node: Node, srcs: list[Node]) -> list[Layer]:
     return []  # input, flatten: no HW node
 
 
+def check_input(hw: HwGraph) -> None:
+    """FINN streams the image as UINT8 pixels: refuse an input with a zero point."""
+    zero_point = input_zero_point(hw)
+    if zero_point:
+        raise UnsupportedOp(
+            f"HwGraph input '{hw.nodes[0].name}' has zero point {zero_point} (a folded mean); "
+            "the finn backend takes raw uint8 pixels: fold a zero mean or use the mcu backend"
+        )
+
+
 def layers(hw: HwGraph) -> list[Layer]:
     """The FINN HW nodes of ``hw`` in dataflow order (see the module docstring)."""
+    check_input(hw)
     by_name = {n.name: n for n in hw.nodes}
     readers: dict[str, int] = {}
     for node in hw.nodes:

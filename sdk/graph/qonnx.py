@@ -18,7 +18,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.transformation.infer_shapes import InferShapes
 
 from ajpq.errors import UnsupportedOp
-from ajpq.graph.hwgraph import HwGraph, Node
+from ajpq.graph.hwgraph import HwGraph, Node, input_zero_point
 
 QONNX_DOMAIN = "qonnx.custom_op.general"
 BIG = float(2**31)
@@ -164,6 +164,12 @@ class _Exporter:
 
 def export(graph: HwGraph, path: str | Path) -> None:
     """Write ``graph`` as a QONNX model executable by ``qonnx.core.onnx_exec.execute_onnx``."""
+    zero_point = input_zero_point(graph)
+    if zero_point:
+        raise UnsupportedOp(
+            f"HwGraph input '{graph.nodes[0].name}' has zero point {zero_point}; the QONNX "
+            "export takes raw uint8 pixels: fold a zero mean or use the mcu backend"
+        )
     ex = _Exporter()
     names: dict[str, str] = {}
     first = graph.nodes[0]
