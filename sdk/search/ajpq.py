@@ -5,6 +5,7 @@ it on the task's metric (reward = 0.1 x (metric - float metric), HAQ: mean IoU f
 top-1 for classification). Checkpointed after every episode.
 """
 
+import copy
 import hashlib
 import json
 import math
@@ -28,6 +29,7 @@ from ajpq.data.samples import Normalization, Samples, as_samples
 from ajpq.errors import AjpqError
 from ajpq.graph.hwgraph import HwGraph
 from ajpq.graph.lower import lower
+from ajpq.quant.fold_input import fold_input
 from ajpq.quant.policy import Policy
 from ajpq.quant.quantize import QuantModel, quantize
 from ajpq.search import checkpoint
@@ -91,12 +93,15 @@ def pixel_inputs(
     model: nn.Module, train: Any, val: Any, normalization: Normalization | None
 ) -> tuple[nn.Module, Samples, Samples]:
     """The model and data in the deployed graph's domain (raw pixels): a model trained on
-    normalized inputs gets its normalization folded in, and its data is mapped back."""
+    normalized inputs gets its normalization folded in, and its data is mapped back. A model
+    without an ``input_size`` attribute takes its size from the data's first image."""
+    train_samples, val_samples = as_samples(train, normalization), as_samples(val, normalization)
     if normalization is not None:
-        from ajpq.quant.fold_input import fold_input  # noqa: PLC0415
-
         model = fold_input(model, *normalization)
-    return model, as_samples(train, normalization), as_samples(val, normalization)
+    if getattr(model, "input_size", None) is None and len(val_samples):
+        model = copy.copy(model)  # shares the weights; the user's model is left as it was
+        model.input_size = tuple(int(d) for d in val_samples.image(0).shape[1:])
+    return model, train_samples, val_samples
 
 
 def fingerprint(**settings: Any) -> str:
