@@ -88,7 +88,10 @@ def capture(model: nn.Module, input_size: tuple[int, int] | None = None) -> list
         with torch.no_grad():
             ShapeProp(graph_module).propagate(example)
     except (RuntimeError, ValueError, TypeError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        cause: BaseException = exc
+        while cause.__cause__ is not None:  # ShapeProp wraps the layer's own error
+            cause = cause.__cause__
+        reason = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
         raise UnsupportedOp(
             f"{type(model).__name__} fails on an input of shape {tuple(example.shape)} "
             f"({reason}); pass its input_size=(H, W), and give the model an input_channels "

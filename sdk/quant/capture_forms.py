@@ -237,8 +237,15 @@ def _view(node: fx.Node, helpers: Mapping[str, Helper], in_shape: tuple[int, ...
         is_batch = isinstance(batch, fx.Node) and helpers.get(batch.name) == ("dim", 0)
         if (is_batch and rest in (-1, flat)) or (batch == -1 and rest == flat):
             return Form("flatten")
-    shown = tuple(helpers.get(s.name, s.name) if isinstance(s, fx.Node) else s for s in sizes)
+    shown = ", ".join(_size_text(s, helpers) for s in sizes)
     raise UnsupportedOp(
-        f"'{node.name}' reshapes to {shown}; the only reshape supported is a flatten before a "
+        f"'{node.name}' reshapes to ({shown}); the only reshape supported is a flatten before a "
         "Linear: x.view(x.size(0), -1), x.flatten(1) or nn.Flatten()"
     )
+
+
+def _size_text(size: Any, helpers: Mapping[str, Helper]) -> str:
+    if not isinstance(size, fx.Node):
+        return str(size)
+    kind, dim = helpers.get(size.name, ("other", None))
+    return f"size({dim})" if kind == "dim" else size.name
