@@ -35,10 +35,10 @@ class Classification:
         if len(targets) == 0:
             raise InvalidData("cannot score an empty set of predictions; give at least one image.")
         labels = targets.reshape(-1).long()
-        scores = {self.metric: float((predictions[:, 0] == labels).float().mean())}
+        scores = {self.metric: _share(predictions[:, 0] == labels)}
         if predictions.shape[1] > TOP_K:
             hits = (predictions[:, :TOP_K] == labels[:, None]).any(dim=1)
-            scores["top-5 accuracy"] = float(hits.float().mean())
+            scores["top-5 accuracy"] = _share(hits)
         return scores
 
 
@@ -60,3 +60,8 @@ def _labels(targets: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
             f"output; got {int(labels.min())}..{int(labels.max())}."
         )
     return labels
+
+
+def _share(hits: torch.Tensor) -> float:
+    """The fraction of True entries (counted exactly, then divided once)."""
+    return int(hits.sum()) / len(hits)
