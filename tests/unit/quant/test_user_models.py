@@ -1,0 +1,129 @@
+"""Users' own CNNs (tests/models.py) go through quantize -> lower bit-exact.
+
+An MLPerf-Tiny ResNet-8-like net (Identity and strided 1x1 shortcuts, ``+=``, F.relu,
+``x.mean((2, 3))``, Linear) and a DS-CNN-like keyword spotter (1 channel, 49x10 input, 10x4
+first kernel, depthwise-separable blocks, dropout, AdaptiveAvgPool2d, torch.flatten): the
+golden integer executor equals the Brevitas QAT model's integers on random uint8 inputs.
+"""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import ajpq
+from ajpq.models.random_init import randomize_batchnorm
+from ajpq.quant.capture import capture
+from tests.models import ds_cnn, resnet_tiny
+
+COUNT = 20
+
+MODELS = {
+    # name: (factory, input size) -- raw pixels straight into conv1, or Normalize(1/255) first
+    "resnet gray 16x16": (lambda: resnet_tiny(channels=1), (16, 16)),
+    "resnet rgb 12x20 normalize": (lambda: resnet_tiny(channels=3, normalize=True), (12, 20)),
+    "ds-cnn 49x10": (lambda: ds_cnn(width=8), (49, 10)),
+    "ds-cnn 49x10 normalize": (lambda: ds_cnn(width=8, normalize=True), (49, 10)),
+}
+
+
+def user_model(name: str) -> tuple[nn.Module, tuple[int, int]]:
+    """The untrained model with BatchNorm statistics of its own activations (as training
+    leaves them) and random affine parameters, so no layer is dead on random pixels."""
+    factory, size = MODELS[name]
+    torch.manual_seed(0)
+    model = randomize_batchnorm(factory(), seed=1)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.reset_running_stats()
+            module.momentum = None  # a cumulative average over the batches seen
+    channels = next(m for m in model.modules() if isinstance(m, nn.Conv2d)).in_channels
+    model.train()
+    with torch.no_grad():
+        model(pixels(channels, size, seed=11, count=64))
+    return model.eval(), size
+
+
+def policy_for(model: nn.Module, kind: str, size: tuple[int, int]) -> ajpq.Policy:
+    if kind == "uniform 8/8":
+        return ajpq.Policy.uniform(model, 8, 8, input_size=size)
+    if kind == "uniform 4/4":
+        return ajpq.Policy.uniform(model, 4, 4, input_size=size)
+    return ajpq.Policy.from_sparsity(model, 0.5, bits=(8, 4), act_bits=6, input_size=size)
+
+
+def pixels(channels: int, size: tuple[int, int], seed: int = 7, count: int = COUNT) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (count, channels, *size), generator=generator).float()
+
+
+POLICIES = ["uniform 8/8", "uniform 4/4", "sparsity 0.5"]
+# The QAT model's add requantizer still runs Brevitas' float32 forward (docs/quantization.md):
+# here the exact add_1 output 127.4999968 (4-bit inputs 2 and 3) is 127.5 in float32, rounded
+# to 128 where the golden executor says 127, on 32 of 19,200 add_1 outputs.
+ADD_ROUNDING = pytest.mark.xfail(
+    strict=True, reason="add requantizes in float32 in the QAT model's eval forward"
+)
+CASES = [
+    pytest.param(
+        name,
+        policy,
+        marks=[ADD_ROUNDING]
+        if (name, policy) == ("resnet rgb 12x20 normalize", POLICIES[2])
+        else [],
+    )
+    for name in MODELS
+    for policy in POLICIES
+]
+
+
+@pytest.mark.parametrize(("name", "policy_kind"), CASES)
+def test_golden_equals_brevitas(name: str, policy_kind: str) -> None:
+    model, size = user_model(name)
+    qmodel = ajpq.quantize(model, policy_for(model, policy_kind, size), input_size=size)
+    graph = ajpq.lower(qmodel)
+    images = pixels(graph.nodes[0].shape[0], size)
+    golden = graph.run(images.numpy().astype(np.uint8))
+    with torch.no_grad():
+        out = qmodel.forward_quant(images)
+    expected = torch.round(out.value / out.scale).to(torch.int64).numpy()
+    assert golden.shape == (COUNT, 10)
+    assert int((golden != expected).sum()) == 0
+    assert int(np.abs(golden).max()) > 0  # the comparison is not between two zero outputs
+
+
+def test_sparsity_prunes_the_users_channels() -> None:
+    model, size = user_model("resnet gray 16x16")
+    full = ajpq.lower(ajpq.quantize(model, policy_for(model, "uniform 8/8", size), input_size=size))
+    pruned = ajpq.lower(
+        ajpq.quantize(model, policy_for(model, "sparsity 0.5", size), input_size=size)
+    )
+    channels = {node.name: node.channels for node in pruned.nodes}
+    assert channels["conv1"] == 4 and channels["stack3.conv1"] == 16  # half of 8 and of 32
+    assert channels["fc"] == 10  # the classifier's outputs are never pruned
+    assert pruned.summary()["params"] < full.summary()["params"]
+
+
+def test_user_models_capture_as_written() -> None:
+    resnet = [(op.name, op.kind, op.inputs, op.act) for op in capture(resnet_tiny(), (16, 16))]
+    assert resnet[4:6] + resnet[-3:] == [
+        ("add", "add", ["stack1.conv2", "conv1"], "relu"),  # nn.Identity shortcut
+        ("stack2.conv1", "conv", ["add"], "relu"),
+        ("mean", "avgpool", ["add_2"], None),
+        ("mean_flatten", "flatten", ["mean"], None),
+        ("fc", "linear", ["mean_flatten"], None),
+    ]
+    ds = capture(ds_cnn(width=8), (49, 10))
+    assert [(op.kind, op.shape) for op in ds[:3]] == [
+        ("input", (1, 49, 10)),
+        ("conv", (8, 25, 5)),
+        ("conv", (8, 25, 5)),
+    ]
+    assert ds[1].attrs == {"stride": (2, 2), "padding": (5, 1), "groups": 1, "kernel": (10, 4)}
+    assert ds[2].attrs["groups"] == 8
+    assert [(op.kind, op.shape) for op in ds[-3:]] == [
+        ("avgpool", (8, 1, 1)),
+        ("flatten", (8,)),
+        ("linear", (10,)),
+    ]
+    assert ds[-3].attrs["kernel"] == (25, 5)
