@@ -29,6 +29,7 @@ from ajpq.quant.capture import LEAF_TYPES
 
 PIXEL_MAX = 255.0
 NORMALIZE_NAME = "input_normalize"
+PASS_THROUGH = (nn.Identity, nn.Dropout, nn.Dropout2d)  # identities at inference
 FORWARDED = ("input_size", "anchors", "num_anchors", "grid_size")
 
 
@@ -96,10 +97,11 @@ def _single_input(graph: fx.Graph) -> fx.Node:
 def _input_convs(
     model: nn.Module, graph: fx.Graph, placeholder: fx.Node
 ) -> list[tuple[str, nn.Conv2d]]:
-    """The Conv2d modules reading the input; UnsupportedOp for any other reader."""
+    """The Conv2d modules reading the input (through Identity/Dropout); UnsupportedOp for
+    any other reader."""
     modules = dict(model.named_modules())
     convs: list[tuple[str, nn.Conv2d]] = []
-    for user in placeholder.users:
+    for user in _readers(placeholder, modules):
         module = modules.get(str(user.target)) if user.op == "call_module" else None
         if isinstance(module, Normalize):
             raise UnsupportedOp(
@@ -128,6 +130,18 @@ def _input_convs(
             "give them the same in_channels"
         )
     return convs
+
+
+def _readers(node: fx.Node, modules: dict[str, nn.Module]) -> list[fx.Node]:
+    """The nodes reading ``node``'s value, looking through identities (Identity, Dropout)."""
+    readers: list[fx.Node] = []
+    for user in node.users:
+        module = modules.get(str(user.target)) if user.op == "call_module" else None
+        if isinstance(module, PASS_THROUGH):
+            readers += _readers(user, modules)
+        else:
+            readers.append(user)
+    return readers
 
 
 def _per_channel(values: Sequence[float], what: str, channels: int) -> list[float]:

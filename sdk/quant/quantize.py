@@ -20,6 +20,7 @@ from ajpq.quant.activation_formats import (
     requantizing_concats,
 )
 from ajpq.quant.capture import FloatOp, capture, example_input
+from ajpq.quant.exact_requant import add_integers, avgpool_integers
 from ajpq.quant.fold_input import fold_input
 from ajpq.quant.masks import channel_masks
 from ajpq.quant.policy import Policy, _specs
@@ -89,8 +90,9 @@ class QuantModel(nn.Module):
             self.acts[key] = act_quant(op.act, fmt.bits, signed=fmt.signed)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Raw pixels (N, 3, H, W) as float 0..255 -> the model's float output."""
-        return self.forward_quant(x).value
+        """Raw pixels (N, C, H, W) as float 0..255 -> the model's float output (in x's dtype;
+        ``forward_quant`` keeps the head's exact float64 accumulators in eval mode)."""
+        return self.forward_quant(x).value.to(x.dtype)
 
     def forward_quant(self, x: torch.Tensor, record: dict[str, QTensor] | None = None) -> QTensor:
         values: dict[str, QTensor] = {}
@@ -113,22 +115,37 @@ class QuantModel(nn.Module):
             if key not in self.acts:
                 shape = (1, -1, 1, 1) if op.kind == "conv" else (1, -1)
                 out = QTensor(y, acc_scale.view(shape), ACCUMULATOR_BITS, True)
-                exact = None if self.training else block.integer_output(args[0], None, op.name)
-            else:
-                out = from_brevitas(self.acts[key](y))
-                exact = None if self.training else block.integer_output(args[0], out, op.name)
+                if self.training:
+                    return out
+                # int32 accumulators outgrow float32's 24-bit mantissa: exact in float64
+                exact = block.integer_output(args[0], None, op.name).double()
+                scale = out.scale.double()
+                return out._replace(value=exact * scale, scale=scale)
+            out = from_brevitas(self.acts[key](y))
+            exact = None if self.training else block.integer_output(args[0], out, op.name)
             return out if exact is None else out._replace(value=exact.to(y.dtype) * out.scale)
         a = args[0]
         if op.kind == "maxpool":
             k, s, p = op.attrs["kernel"], op.attrs["stride"], op.attrs["padding"]
             return a._replace(value=F.max_pool2d(a.value, k, s, p))
         if op.kind == "avgpool":
-            y = F.avg_pool2d(a.value, op.attrs["kernel"], op.attrs["stride"])
-            return from_brevitas(self.acts[key](y))
+            kernel, stride = op.attrs["kernel"], op.attrs["stride"]
+            out = from_brevitas(self.acts[key](F.avg_pool2d(a.value, kernel, stride)))
+            if self.training:
+                return out
+            return _exact(out, avgpool_integers(a, out, kernel, stride))
         if op.kind == "add":
             mask = torch.from_numpy(self.masks[op.name]).float().view(1, -1, 1, 1)
-            return from_brevitas(self.acts[key]((a.value + args[1].value) * mask))
+            out = from_brevitas(self.acts[key]((a.value + args[1].value) * mask))
+            if self.training:
+                return out
+            return _exact(out, add_integers(a, args[1], out, self.masks[op.name]))
         return _move(op, args, self.acts[key] if key in self.acts else None)
+
+
+def _exact(out: QTensor, integers: torch.Tensor) -> QTensor:
+    """``out`` holding the HwGraph's integers (eval mode)."""
+    return out._replace(value=integers.to(out.value.dtype) * out.scale)
 
 
 def _move(op: FloatOp, args: list[QTensor], requant: nn.Module | None) -> QTensor:

@@ -2,6 +2,8 @@
 outputs; quantized, its input carries the mean as a per-channel zero point, bit-exact from the
 Brevitas QAT model to the golden executor and through HwGraph save/load."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
@@ -15,11 +17,13 @@ from ajpq.quant.activation_formats import ActFormat, input_format
 from ajpq.quant.fold_input import fold_input
 from ajpq.quant.policy import Policy
 from ajpq.quant.quantize import quantize
+from tests.models import ds_cnn, resnet_tiny
 
 SIZE = (12, 10)  # non-square
 WHOLE_MEAN = (102 / 255, 153 / 255, 51 / 255)  # 255 * mean: whole pixel values
 STD = (0.2, 0.3, 0.25)
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+ZERO_POINT = (124, 116, 104)  # round(255 * IMAGENET_MEAN)
 
 
 class SmallNet(nn.Module):
@@ -212,3 +216,29 @@ def test_a_zero_point_the_input_format_cannot_hold_is_refused(tmp_path) -> None:
     with pytest.raises(InvalidGraph) as error:
         HwGraph.load(tmp_path / "bad.hwg")
     assert "is 8-bit unsigned but pixels minus its zero_point span -124..151" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("factory", "size", "mean", "std", "zero_point"),
+    [
+        (ds_cnn, (49, 10), [0.45], [0.25], (115,)),  # grayscale, 10x4 first kernel, no bias
+        (partial(resnet_tiny, channels=3), (16, 12), IMAGENET_MEAN, IMAGENET_STD, ZERO_POINT),
+    ],
+)
+def test_user_models_fold_and_quantize_bit_exact(factory, size, mean, std, zero_point) -> None:
+    torch.manual_seed(13)
+    model = factory(input_size=size).eval()
+    images = pixels(50, channels=len(zero_point), size=size, seed=14)
+    with torch.no_grad():
+        want = model(normalized(images, mean, std))
+        got = fold_input(model, mean, std)(images)
+    inside = float((got - want).abs().max())
+    policy = Policy.random(model, seed=5, prune_max=0.5, input_size=size)
+    qmodel = quantize(model, policy, input_size=size, input_normalization=(mean, std))
+    graph = lower(qmodel)
+    with torch.no_grad():
+        out = qmodel.forward_quant(images)
+    brevitas = torch.round(out.value / out.scale).to(torch.int64).numpy()
+    assert input_zero_point(graph) == zero_point
+    assert np.array_equal(graph.run(images.numpy().astype(np.uint8)), brevitas)
+    assert inside < 0.05  # the mean rounded to a whole pixel: differences at borders only

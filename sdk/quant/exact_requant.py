@@ -1,0 +1,55 @@
+"""The exact integer results of the requantizers that are not a layer (eval mode).
+
+A conv or linear returns its integer result in eval mode (``QConv2d.integer_output``); an
+average pool and a residual add requantize too, and their float fake-quant lands within
+rounding of a .5 boundary now and then (a global average pool sums hundreds of values), so
+in eval mode they are computed here as the HwGraph computes them: an int64 sum, then the
+same multiplier + shift that ``lower`` derives from the same scales.
+"""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ajpq.graph.requant import integer_range, quantize_multiplier_pairs
+from ajpq.quant.qat import QTensor, channel_scale, requantize_torch
+
+
+def _integers(q: QTensor) -> torch.Tensor:
+    return torch.round(q.value / q.scale).to(torch.int64)
+
+
+def _scales(q: QTensor, channels: int) -> np.ndarray:
+    return channel_scale(q.scale.detach(), channels).double().numpy()
+
+
+def avgpool_integers(
+    x: QTensor, out: QTensor, kernel: tuple[int, int], stride: tuple[int, int]
+) -> torch.Tensor:
+    """golden's avgpool: the window's integer sum requantized by in_scale / area / out_scale."""
+    with torch.no_grad():
+        channels = x.value.shape[1]
+        area = kernel[0] * kernel[1]
+        mean = F.avg_pool2d(_integers(x).double(), kernel, stride)
+        acc = torch.round(mean * area).to(torch.int64)  # exact: small integer sums
+        real = _scales(x, channels) / area / _scales(out, channels)
+        lo, hi = integer_range(out.bits, out.signed)
+        return requantize_torch(acc, real, lo, hi)
+
+
+def add_integers(a: QTensor, b: QTensor, out: QTensor, mask: np.ndarray) -> torch.Tensor:
+    """golden's add: ``(a * m_a + b * m_b + 2^(s-1)) >> s`` clamped, pruned channels 0."""
+    with torch.no_grad():
+        channels = out.value.shape[1]
+        real_out = _scales(out, channels)
+        multiplier_a, multiplier_b, shift = quantize_multiplier_pairs(
+            _scales(a, channels) / real_out, _scales(b, channels) / real_out
+        )
+        multiplier_a[~mask], multiplier_b[~mask] = 0, 0
+        shape = (1, -1) + (1,) * (out.value.dim() - 2)
+        m_a = torch.from_numpy(multiplier_a.astype(np.int64)).view(shape)
+        m_b = torch.from_numpy(multiplier_b.astype(np.int64)).view(shape)
+        s = torch.from_numpy(shift.astype(np.int64)).view(shape)
+        acc = _integers(a) * m_a + _integers(b) * m_b + (1 << (s - 1))
+        lo, hi = integer_range(out.bits, out.signed)
+        return torch.clamp(acc >> s, lo, hi)
