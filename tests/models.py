@@ -5,7 +5,7 @@ blocks with ``nn.Identity`` and strided 1x1 shortcuts, ``out += shortcut``, ``F.
 ``x.mean((2, 3))``; and a keyword-spotting DS-CNN on a 49x10 single-channel input with a
 10x4 first kernel, depthwise-separable blocks, dropout, ``AdaptiveAvgPool2d`` and
 ``torch.flatten``. End-to-end tests and the CLI (``--model tests.models:resnet_tiny``) use
-the factories.
+the factories; ``mnist_net`` is PyTorch's own MNIST example net.
 """
 
 import torch
@@ -96,6 +96,27 @@ class DSCNN(nn.Module):
         return self.fc(torch.flatten(self.pool(x), 1))
 
 
+class MnistNet(nn.Module):
+    """PyTorch's classic MNIST example (without its log_softmax): relu after max pool,
+    Dropout2d, ``x.view(-1, 320)``, F.dropout between the Linears."""
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 10, kernel_size=5)
+        self.conv2 = nn.Conv2d(10, 20, kernel_size=5)
+        self.conv2_drop = nn.Dropout2d()
+        self.fc1 = nn.Linear(320, 50)
+        self.fc2 = nn.Linear(50, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(F.max_pool2d(self.conv1(x), 2))
+        x = F.relu(F.max_pool2d(self.conv2_drop(self.conv2(x)), 2))
+        x = x.view(-1, 320)
+        x = F.relu(self.fc1(x))
+        x = F.dropout(x, training=self.training)
+        return self.fc2(x)
+
+
 def resnet_tiny(
     num_classes: int = 10,
     input_size: tuple[int, int] = (32, 32),
@@ -118,3 +139,9 @@ def ds_cnn(
     """DS-CNN-like keyword spotter (1 input channel); any ``input_size`` of at least 10x4."""
     del input_size
     return DSCNN(num_classes, width, normalize=normalize)
+
+
+def mnist_net(num_classes: int = 10, input_size: tuple[int, int] = (28, 28)) -> nn.Module:
+    """The MNIST example's net; it needs a 28x28 (1-channel) input."""
+    del input_size
+    return MnistNet(num_classes)

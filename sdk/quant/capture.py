@@ -111,6 +111,7 @@ class _Builder:
         self.by_name: dict[str, FloatOp] = {}
         self.helpers: dict[str, Helper] = {}  # fx nodes holding sizes, not tensors
         self.passes: dict[str, fx.Node] = {}  # identity node name -> the node it passes on
+        self.node_of: dict[str, fx.Node] = {}  # op name -> the fx node that made it
 
     def build(self) -> list[FloatOp]:
         for node in self.gm.graph.nodes:
@@ -156,6 +157,7 @@ class _Builder:
     def _add(self, node: fx.Node, kind: str, inputs: list[str], **kw: Any) -> FloatOp:
         op = self._append(label(node), kind, inputs, self._shape(node), **kw)
         self.alias[node.name] = op.name
+        self.node_of[op.name] = node
         return op
 
     def _visit(self, node: fx.Node) -> None:
@@ -183,6 +185,10 @@ class _Builder:
             self._pool(node, "maxpool", src, m.kernel_size, m.stride, m.padding, m.dilation)
             self._check_ceil_mode(node, m.ceil_mode)
         elif isinstance(m, nn.AvgPool2d):
+            if m.divisor_override is not None:
+                raise UnsupportedOp(
+                    f"pool '{node.target}' sets divisor_override; use a plain average pool"
+                )
             self._pool(node, "avgpool", src, m.kernel_size, m.stride, m.padding, 1)
             self._check_ceil_mode(node, m.ceil_mode)
         elif isinstance(m, Reorg):
@@ -286,12 +292,16 @@ class _Builder:
         self.alias[node.name] = op.name
 
     def _fuse_act(self, node: fx.Node, src: str, act: str) -> None:
-        op = self._producer(node, src, "activation")
-        if op.kind not in ("conv", "linear", "add") or op.act is not None:
+        """Fuse into the conv, linear or add before; relu(maxpool(conv)) is maxpool(relu(conv))
+        (both are monotone), so an activation after a max pool fuses into the pool's input."""
+        op = target = self._producer(node, src, "activation")
+        if op.kind == "maxpool":
+            target = self._producer(self.node_of[op.name], op.inputs[0], "max pool")
+        if target.kind not in ("conv", "linear", "add") or target.act is not None:
             raise UnsupportedOp(
                 f"activation '{label(node)}' must follow a conv, linear or add (it follows '{src}')"
             )
-        op.act = act
+        target.act = act
         self.alias[node.name] = op.name
 
     def _pool(

@@ -311,6 +311,19 @@ def test_functional_pools_and_a_reused_pool_module() -> None:
     assert ops[5].inputs == ["pool"] and ops[5].attrs["stride"] == (1, 1)
 
 
+def test_relu_after_max_pool_fuses_into_the_conv() -> None:
+    """relu(maxpool(conv)) == maxpool(relu(conv)): the ReLU becomes the conv's."""
+    ops = ops_of(lambda m, x: F.relu(F.max_pool2d(x, 2)))
+    assert [(op.name, op.kind, op.shape, op.act) for op in ops[1:]] == [
+        ("conv", "conv", (4, 6, 5), "relu"),
+        ("max_pool2d", "maxpool", (4, 3, 2), None),
+    ]
+    with pytest.raises(UnsupportedOp, match="max pool 'max_pool2d' follows 'conv', which has"):
+        ops_of(lambda m, x: torch.cat([F.relu(F.max_pool2d(x, 1)), x], 1))
+    with pytest.raises(UnsupportedOp, match="activation 'relu' must follow a conv, linear or"):
+        ops_of(lambda m, x: F.relu(F.avg_pool2d(x, 2)))
+
+
 def test_unsupported_functions_are_named() -> None:
     with pytest.raises(UnsupportedOp, match=r"'sigmoid' calls torch.sigmoid, which is not"):
         ops_of(lambda m, x: torch.sigmoid(x))

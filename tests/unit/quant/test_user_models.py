@@ -14,7 +14,7 @@ from torch import nn
 import ajpq
 from ajpq.models.random_init import randomize_batchnorm
 from ajpq.quant.capture import capture
-from tests.models import ds_cnn, resnet_tiny
+from tests.models import ds_cnn, mnist_net, resnet_tiny
 
 COUNT = 20
 
@@ -24,6 +24,7 @@ MODELS = {
     "resnet rgb 12x20 normalize": (lambda: resnet_tiny(channels=3, normalize=True), (12, 20)),
     "ds-cnn 49x10": (lambda: ds_cnn(width=8), (49, 10)),
     "ds-cnn 49x10 normalize": (lambda: ds_cnn(width=8, normalize=True), (49, 10)),
+    "mnist example 28x28": (mnist_net, (28, 28)),
 }
 
 
@@ -58,23 +59,7 @@ def pixels(channels: int, size: tuple[int, int], seed: int = 7, count: int = COU
 
 
 POLICIES = ["uniform 8/8", "uniform 4/4", "sparsity 0.5"]
-# The QAT model's add requantizer still runs Brevitas' float32 forward (docs/quantization.md):
-# here the exact add_1 output 127.4999968 (4-bit inputs 2 and 3) is 127.5 in float32, rounded
-# to 128 where the golden executor says 127, on 32 of 19,200 add_1 outputs.
-ADD_ROUNDING = pytest.mark.xfail(
-    strict=True, reason="add requantizes in float32 in the QAT model's eval forward"
-)
-CASES = [
-    pytest.param(
-        name,
-        policy,
-        marks=[ADD_ROUNDING]
-        if (name, policy) == ("resnet rgb 12x20 normalize", POLICIES[2])
-        else [],
-    )
-    for name in MODELS
-    for policy in POLICIES
-]
+CASES = [(name, policy) for name in MODELS for policy in POLICIES]
 
 
 @pytest.mark.parametrize(("name", "policy_kind"), CASES)
