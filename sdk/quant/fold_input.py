@@ -74,6 +74,20 @@ def fold_input(
     return result
 
 
+def normalized_to_pixels(
+    x: torch.Tensor, mean: Sequence[float], std: Sequence[float]
+) -> torch.Tensor:
+    """The uint8 pixels (as float 0..255) behind normalized images ``(p/255 - mean)/std``
+    (N, C, H, W): ``round(255 * (x * std + mean))`` clamped to 0..255, what a folded or
+    deployed model takes for a dataset the user normalized."""
+    channels = x.shape[1]
+    mean_c, std_c = _per_channel(mean, "mean", channels), _per_channel(std, "std", channels)
+    _check_ranges(mean_c, std_c)
+    mean_t = torch.tensor(mean_c, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    std_t = torch.tensor(std_c, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    return torch.clamp(torch.round(PIXEL_MAX * (x * std_t + mean_t)), 0.0, PIXEL_MAX)
+
+
 def _trace(model: nn.Module) -> fx.Graph:
     try:
         return _Tracer().trace(model)

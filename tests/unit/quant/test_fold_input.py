@@ -14,7 +14,7 @@ from ajpq.graph.hwgraph import HwGraph, input_zero_point
 from ajpq.graph.lower import lower
 from ajpq.models.layers import Normalize
 from ajpq.quant.activation_formats import ActFormat, input_format
-from ajpq.quant.fold_input import fold_input
+from ajpq.quant.fold_input import fold_input, normalized_to_pixels
 from ajpq.quant.policy import Policy
 from ajpq.quant.quantize import quantize
 from tests.models import ds_cnn, resnet_tiny
@@ -242,3 +242,11 @@ def test_user_models_fold_and_quantize_bit_exact(factory, size, mean, std, zero_
     assert input_zero_point(graph) == zero_point
     assert np.array_equal(graph.run(images.numpy().astype(np.uint8)), brevitas)
     assert inside < 0.05  # the mean rounded to a whole pixel: differences at borders only
+
+
+def test_normalized_images_map_back_to_their_pixels() -> None:
+    images = pixels(6, seed=15)
+    x = normalized(images, IMAGENET_MEAN, IMAGENET_STD)
+    assert torch.equal(normalized_to_pixels(x, IMAGENET_MEAN, IMAGENET_STD), images)
+    gray = pixels(2, channels=1, seed=16)
+    assert torch.equal(normalized_to_pixels(normalized(gray, [0.5], [0.5]), [0.5], [0.5]), gray)
