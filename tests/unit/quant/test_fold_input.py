@@ -2,7 +2,9 @@
 outputs; quantized, its input carries the mean as a per-channel zero point, bit-exact from the
 Brevitas QAT model to the golden executor and through HwGraph save/load."""
 
+import re
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -250,3 +252,10 @@ def test_normalized_images_map_back_to_their_pixels() -> None:
     assert torch.equal(normalized_to_pixels(x, IMAGENET_MEAN, IMAGENET_STD), images)
     gray = pixels(2, channels=1, seed=16)
     assert torch.equal(normalized_to_pixels(normalized(gray, [0.5], [0.5]), [0.5], [0.5]), gray)
+
+
+def test_the_documented_example_runs(capsys) -> None:
+    doc = Path(__file__).resolve().parents[3] / "docs" / "normalization.md"
+    (block,) = re.findall(r"```python\n(.*?)```", doc.read_text(), flags=re.S)
+    exec(compile(block, str(doc), "exec"), {})
+    assert capsys.readouterr().out == "(124, 116, 104) (4, 10)\n"
