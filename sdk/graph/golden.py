@@ -15,7 +15,7 @@ from ajpq.graph.requant import requantize
 
 
 def run(graph: HwGraph, x: np.ndarray) -> np.ndarray:
-    """uint8 images (N, 3, H, W) (or one (3, H, W)) -> the integer output (int64)."""
+    """uint8 images (N, C, H, W) (or one (C, H, W)) -> the integer output (int64)."""
     x = np.asarray(x)
     if x.ndim == 3:
         x = x[None]

@@ -60,7 +60,7 @@ class HwGraph:
 
     # ---- execution and reporting (implemented in golden.py / summary.py) ------------------
     def run(self, x: np.ndarray) -> np.ndarray:
-        """The golden integer executor: uint8 images (N, 3, H, W) -> int64 output tensor."""
+        """The golden integer executor: uint8 images (N, C, H, W) -> int64 output tensor."""
         from ajpq.graph.golden import run
 
         return run(self, x)
