@@ -18,10 +18,11 @@ from ajpq.models.layers import Normalize, Reorg
 from ajpq.quant.capture_forms import Form, Helper, classify, label
 
 SUPPORTED = (
-    "Conv2d (dense or depthwise), BatchNorm2d after a conv, ReLU/ReLU6/Hardtanh(0, 6)/"
-    "clamp(0, 6), MaxPool2d, AvgPool2d, global average pooling (AdaptiveAvgPool2d(1) or "
-    "x.mean((2, 3))), Linear, flatten (nn.Flatten, x.flatten(1), x.view(x.size(0), -1)), "
-    "torch.cat on channels, residual add, Identity, Dropout, Reorg, Normalize"
+    "Conv2d (dense or depthwise), BatchNorm2d after a conv (BatchNorm1d after a Linear), "
+    "ReLU/ReLU6/Hardtanh(0, 6)/clamp(0, 6), MaxPool2d, AvgPool2d, global average pooling "
+    "(AdaptiveAvgPool2d(1) or x.mean((2, 3))), Linear, flatten (nn.Flatten, x.flatten(1), "
+    "x.view(x.size(0), -1)), torch.cat on channels, residual add, Identity, Dropout, Reorg, "
+    "Normalize"
 )
 LEAF_TYPES = (Normalize, Reorg, nn.Flatten)
 
@@ -81,7 +82,7 @@ def capture(model: nn.Module, input_size: tuple[int, int] | None = None) -> list
             f"torch.fx cannot trace {type(model).__name__} ({exc}); ajpq needs a model without "
             "data-dependent control flow"
         ) from exc
-    example = example_input(model, input_size)
+    example = example_input(model, input_size).repeat(2, 1, 1, 1)  # a batch that squeeze keeps
     was_training = model.training
     model.eval()
     try:
@@ -179,7 +180,7 @@ class _Builder:
             self._conv(node, m, src)
         elif isinstance(m, nn.Linear):
             self._linear(node, m, src)
-        elif isinstance(m, nn.BatchNorm2d):
+        elif isinstance(m, nn.BatchNorm2d | nn.BatchNorm1d):
             self._fold_bn(node, m, src[0])
         elif isinstance(m, nn.MaxPool2d):
             self._pool(node, "maxpool", src, m.kernel_size, m.stride, m.padding, m.dilation)
@@ -280,14 +281,18 @@ class _Builder:
             arg = self.passes.get(arg.name)
         return self.by_name[src]
 
-    def _fold_bn(self, node: fx.Node, bn: nn.BatchNorm2d, src: str) -> None:
+    def _fold_bn(self, node: fx.Node, bn: nn.BatchNorm2d | nn.BatchNorm1d, src: str) -> None:
         op = self._producer(node, src, "BatchNorm")
-        if op.kind != "conv" or op.act is not None:
-            raise UnsupportedOp(f"BatchNorm '{node.target}' must directly follow a Conv2d")
+        after = "conv" if isinstance(bn, nn.BatchNorm2d) else "linear"
+        if op.kind != after or op.act is not None:
+            raise UnsupportedOp(
+                f"{type(bn).__name__} '{node.target}' must directly follow a "
+                f"{'Conv2d' if after == 'conv' else 'Linear'}"
+            )
         gamma = bn.weight.detach() if bn.affine else torch.ones_like(bn.running_mean)
         beta = bn.bias.detach() if bn.affine else torch.zeros_like(bn.running_mean)
         factor = gamma / torch.sqrt(bn.running_var + bn.eps)
-        op.weight = op.weight * factor.view(-1, 1, 1, 1)
+        op.weight = op.weight * factor.view(-1, *([1] * (op.weight.dim() - 1)))
         op.bias = beta + (op.bias - bn.running_mean) * factor
         self.alias[node.name] = op.name
 

@@ -18,7 +18,8 @@ from torch import fx, nn
 from ajpq.errors import UnsupportedOp
 
 # what a non-tensor helper node holds: ("size", None) for x.size()/x.shape, ("dim", k) for
-# x.size(k)/x.shape[k], ("other", None) for anything else derived from them
+# x.size(k)/x.shape[k], ("spatial", None) for x.size()[2:]/x.shape[-2:], ("other", None) for
+# anything else derived from them
 Helper = tuple[str, int | None]
 
 IDENTITY_MODULES = (
@@ -48,6 +49,8 @@ FLATTEN = (torch.flatten, "flatten")
 VIEW = (torch.reshape, "view", "reshape")
 MEAN = (torch.mean, "mean")
 POOLS = {F.max_pool2d: "maxpool", F.avg_pool2d: "avgpool"}
+SQUEEZE = (torch.squeeze, "squeeze")
+SPATIAL = ((2, None, None), (-2, None, None))  # x.size()[2:], x.shape[-2:]
 
 
 @dataclass(frozen=True)
@@ -132,8 +135,14 @@ def _helper(node: fx.Node, helpers: Mapping[str, Helper]) -> Helper | None:
     if target is getattr and len(args) == 2 and args[1] == "shape":
         return ("size", None)
     if target is operator.getitem and isinstance(args[0], fx.Node) and args[0].name in helpers:
-        whole = helpers[args[0].name] == ("size", None)
-        return ("dim", args[1]) if whole and isinstance(args[1], int) else ("other", None)
+        index = args[1]
+        if helpers[args[0].name] != ("size", None):
+            return ("other", None)
+        if isinstance(index, int):
+            return ("dim", index)
+        if isinstance(index, slice) and (index.start, index.stop, index.step) in SPATIAL:
+            return ("spatial", None)
+        return ("other", None)
     return None
 
 
@@ -166,7 +175,9 @@ def _function_form(
     if target is F.adaptive_avg_pool2d:
         return _global(node, argument(node, 1, "output_size"), keepdim=True)
     if target in POOLS:
-        return _pool(node, POOLS[target])
+        return _pool(node, POOLS[target], helpers)
+    if target in SQUEEZE:
+        return _squeeze(node, in_shape)
     return None
 
 
@@ -193,7 +204,11 @@ def _mean(node: fx.Node, in_shape: tuple[int, ...] | None) -> Form:
     return Form("global_pool", {"keepdim": bool(argument(node, 2, "keepdim", False))})
 
 
-def _pool(node: fx.Node, kind: str) -> Form:
+def _pool(node: fx.Node, kind: str, helpers: Mapping[str, Helper]) -> Form:
+    kernel = argument(node, 1, "kernel_size")
+    if isinstance(kernel, fx.Node) and helpers.get(kernel.name) == ("spatial", None):
+        if kind == "avgpool" and argument(node, 2, "stride") in (None, kernel):
+            return Form("global_pool", {"keepdim": True})  # F.avg_pool2d(x, x.size()[2:])
     params = {
         "kernel": argument(node, 1, "kernel_size"),
         "stride": argument(node, 2, "stride"),
@@ -205,6 +220,11 @@ def _pool(node: fx.Node, kind: str) -> Form:
         raise UnsupportedOp(f"'{node.name}' returns pooling indices; use return_indices=False")
     if kind == "avgpool" and argument(node, 6, "divisor_override") is not None:
         raise UnsupportedOp(f"'{node.name}' sets divisor_override; use a plain average pool")
+    if any(isinstance(v, fx.Node) for v in params.values()):
+        raise UnsupportedOp(
+            f"'{node.name}' takes its pool sizes from the tensor's shape; write them as numbers, "
+            "or use nn.AdaptiveAvgPool2d(1) for global average pooling"
+        )
     return Form("pool", {"kind": kind, **params})
 
 
@@ -215,6 +235,19 @@ def _concat(node: fx.Node) -> Form:
             f"'{node.name}' concatenates on dim {dim}; only channels (dim=1) are supported"
         )
     return Form("concat", {"tensors": list(node.args[0])})
+
+
+def _squeeze(node: fx.Node, in_shape: tuple[int, ...] | None) -> Form:
+    dims = argument(node, 1, "dim")
+    dims = (dims,) if isinstance(dims, int) else tuple(dims) if dims is not None else (2, 3)
+    if in_shape is None or len(in_shape) != 3 or in_shape[1:] != (1, 1) or len(dims) != 2:
+        raise UnsupportedOp(
+            f"'{node.name}' squeezes dims {dims} of a tensor of shape {in_shape}; squeeze only a "
+            "pooled (C, 1, 1) map in one call, x.squeeze((2, 3)), or use x.flatten(1)"
+        )
+    if {d % 4 for d in dims if isinstance(d, int)} != {2, 3}:
+        raise UnsupportedOp(f"'{node.name}' squeezes dims {dims}; squeeze (2, 3)")
+    return Form("flatten")
 
 
 def _flatten(node: fx.Node, start: int, end: int, in_shape: tuple[int, ...] | None) -> Form:

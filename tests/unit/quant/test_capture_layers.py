@@ -95,7 +95,7 @@ def test_flatten_forms(form: str) -> None:
 
 REFUSED_RESHAPES: dict[str, tuple[Forward, str]] = {
     "keeps channels": (lambda m, x: x.view(x.size(0), 4, -1), r"reshapes to \(size\(0\), 4, -1\)"),
-    "batch 1": (lambda m, x: m.fc(x.view(1, -1)), r"reshapes to \(1, -1\)"),
+    "batch 1": (lambda m, x: x.view(1, -1), r"reshapes to \(1, -1\)"),
     "batch from dim 1": (
         lambda m, x: x.view(x.size(1), -1),
         r"reshapes to \(size\(1\), -1\)",
@@ -169,6 +169,16 @@ GLOBAL_POOLS: dict[str, tuple[Forward, dict[str, nn.Module]]] = {
         {"pool": nn.AdaptiveAvgPool2d((1, 1))},
     ),
     "F.adaptive_avg_pool2d": (lambda m, x: m.head(F.adaptive_avg_pool2d(x, 1).flatten(1)), {}),
+    "pool + squeeze()": (
+        lambda m, x: m.head(m.pool(x).squeeze()),
+        {"pool": nn.AdaptiveAvgPool2d(1)},
+    ),
+    "squeeze((2, 3))": (lambda m, x: m.head(x.mean((2, 3), keepdim=True).squeeze((2, 3))), {}),
+    "F.avg_pool2d size()[2:]": (lambda m, x: m.head(F.avg_pool2d(x, x.size()[2:]).flatten(1)), {}),
+    "F.avg_pool2d shape[-2:]": (
+        lambda m, x: m.head(F.avg_pool2d(x, x.shape[-2:]).view(x.size(0), -1)),
+        {},
+    ),
 }
 
 
@@ -193,9 +203,12 @@ def test_global_average_pool_forms(form: str) -> None:
         (lambda m, x: x.mean(3), {}, r"averages over dims \(3,\) of a rank-4"),
         (lambda m, x: x.mean(), {}, "averages over dims all of a rank-4"),
         (lambda m, x: m.pool(x), {"pool": nn.AdaptiveAvgPool2d(2)}, "pool to 2; only output"),
+        (lambda m, x: x.mean((2, 3), keepdim=True).squeeze(-1), {}, "squeeze only a pooled"),
+        (lambda m, x: x.squeeze(), {}, r"of a tensor of shape \(4, 6, 5\)"),
+        (lambda m, x: F.max_pool2d(x, x.size(3)), {}, "takes its pool sizes from the tensor"),
     ],
 )
-def test_partial_means_are_refused(
+def test_partial_means_squeezes_and_shape_sized_pools_are_refused(
     tail: Forward, modules: dict[str, nn.Module], message: str
 ) -> None:
     with pytest.raises(UnsupportedOp, match=message):
@@ -291,6 +304,24 @@ def test_concatenation_on_channels(tail: Forward) -> None:
     ]
 
 
+def test_batchnorm1d_folds_into_the_linear_before_it() -> None:
+    bn = nn.BatchNorm1d(3)
+    nn.init.constant_(bn.running_var, 9.0)
+    nn.init.constant_(bn.running_mean, 0.5)
+    model = Stem(lambda m, x: F.relu(m.bn(m.head(x.mean((2, 3))))), bn=bn)
+    ops = capture(model, SIZE)
+    assert [(op.kind, op.act) for op in ops[-3:]] == [
+        ("avgpool", None),
+        ("flatten", None),
+        ("linear", "relu"),
+    ]
+    factor = torch.ones(3) / torch.sqrt(torch.full((3,), 9.0) + 1e-5)
+    assert torch.equal(ops[-1].weight, model.head.weight.detach() * factor.view(-1, 1))
+    assert torch.equal(ops[-1].bias, (model.head.bias.detach() - 0.5) * factor)
+    with pytest.raises(UnsupportedOp, match="BatchNorm1d 'bn' must directly follow a Linear"):
+        ops_of(lambda m, x: m.bn(x.mean((2, 3))), bn=nn.BatchNorm1d(4))
+
+
 def test_concatenation_on_other_dims_is_refused() -> None:
     with pytest.raises(UnsupportedOp, match="concatenates on dim 2; only channels"):
         ops_of(lambda m, x: torch.cat([x, x], dim=2))
@@ -356,5 +387,5 @@ def test_input_channels_and_a_grayscale_rectangular_example() -> None:
         ("linear", (2,), None),
     ]
     model.input_channels = 3
-    with pytest.raises(UnsupportedOp, match=r"NoConv fails on an input of shape \(1, 3, 6, 5\)"):
+    with pytest.raises(UnsupportedOp, match=r"NoConv fails on an input of shape \(2, 3, 6, 5\)"):
         capture(model, (6, 5))
