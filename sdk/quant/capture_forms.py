@@ -39,6 +39,7 @@ IDENTITY_TARGETS = (
     F.alpha_dropout,
     F.feature_alpha_dropout,
     "contiguous",
+    "float",
 )
 RELU = (F.relu, torch.relu, torch.relu_, "relu", "relu_")
 HARDTANH = (F.hardtanh, F.relu6)

@@ -47,6 +47,7 @@ IDENTITIES: dict[str, tuple[Forward, dict[str, nn.Module]]] = {
     "F.dropout": (lambda m, x: m.fc(F.dropout(x, 0.5, m.training).flatten(1)), {}),
     "F.dropout2d": (lambda m, x: m.fc(F.dropout2d(x, 0.3).flatten(1)), {}),
     "after flatten": (lambda m, x: m.fc(m.drop(x.flatten(1))), {"drop": nn.Dropout(0.5)}),
+    "x.float().contiguous()": (lambda m, x: m.fc(x.float().contiguous().flatten(1)), {}),
 }
 
 
