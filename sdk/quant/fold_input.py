@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import torch
 from torch import fx, nn
 
+from ajpq.data.samples import to_pixels
 from ajpq.errors import InvalidData, UnsupportedOp
 from ajpq.models.layers import Normalize
 from ajpq.quant.capture import LEAF_TYPES
@@ -78,14 +79,12 @@ def normalized_to_pixels(
     x: torch.Tensor, mean: Sequence[float], std: Sequence[float]
 ) -> torch.Tensor:
     """The uint8 pixels (as float 0..255) behind normalized images ``(p/255 - mean)/std``
-    (N, C, H, W): ``round(255 * (x * std + mean))`` clamped to 0..255, what a folded or
-    deployed model takes for a dataset the user normalized."""
+    (N, C, H, W), what a folded or deployed model takes for a dataset the user normalized
+    (``ajpq.data.samples.to_pixels``: refused where they are not whole pixels)."""
     channels = x.shape[1]
     mean_c, std_c = _per_channel(mean, "mean", channels), _per_channel(std, "std", channels)
     _check_ranges(mean_c, std_c)
-    mean_t = torch.tensor(mean_c, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-    std_t = torch.tensor(std_c, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-    return torch.clamp(torch.round(PIXEL_MAX * (x * std_t + mean_t)), 0.0, PIXEL_MAX)
+    return to_pixels(x, (mean_c, std_c))
 
 
 def _trace(model: nn.Module) -> fx.Graph:
