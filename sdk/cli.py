@@ -9,6 +9,21 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ajpq.cli_model import UserArgs, parse_size
+from ajpq.cli_user import (
+    BEST_GRAPH,
+    DataOption,
+    InputSizeOption,
+    ModelOption,
+    NormalizeOption,
+    TaskOption,
+    ValFractionOption,
+    WeightsOption,
+    data_app,
+    model_and_data,
+    search_summary,
+    train_user,
+)
 from ajpq.errors import AjpqError
 
 app = typer.Typer(
@@ -16,17 +31,9 @@ app = typer.Typer(
     no_args_is_help=True,
     help="ajpq: joint pruning + quantization of CNNs for MCUs and FPGAs.",
 )
+app.add_typer(data_app, name="data")
 # Wide enough for the report tables when output is piped to a file or CI log.
 console = Console() if sys.stdout.isatty() else Console(width=150)
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """'64x128' -> (64, 128)."""
-    try:
-        height, width = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is not HxW, e.g. 64x128") from None
-    return height, width
 
 
 @app.command()
@@ -38,16 +45,29 @@ def train(
     n_val: Annotated[int, typer.Option(help="synthetic validation images")] = 300,
     epochs: Annotated[int, typer.Option()] = 10,
     seed: Annotated[int, typer.Option()] = 0,
+    model: ModelOption = None,
+    weights: WeightsOption = None,
+    data: DataOption = None,
+    task: TaskOption = None,
+    input_size: InputSizeOption = None,
+    normalize: NormalizeOption = None,
+    val_fraction: ValFractionOption = None,
 ) -> None:
-    """Train an fp32 Skynet on synthetic aerial data and save a checkpoint."""
+    """Train an fp32 model and save a checkpoint: Skynet on synthetic aerial data, or --model
+    on --data."""
     import ajpq
     from ajpq.models.checkpoint import save_model
 
-    input_size = parse_size(size)
-    train_set, val_set = ajpq.data.aerial(n_train, n_val, input_size=input_size, seed=seed)
-    model = ajpq.models.skynet(width_mult=width, input_size=input_size)
-    result = ajpq.train(model, train_set, val_set, epochs=epochs, seed=seed)
-    save_model(model, output, mean_iou=result.metric)
+    user = UserArgs(model, weights, data, task, input_size, normalize, val_fraction)
+    if model is not None:
+        train_user(user, output, epochs, seed, console)
+        return
+    user.check_without_model()
+    shape = parse_size(size, "--size")
+    train_set, val_set = ajpq.data.aerial(n_train, n_val, input_size=shape, seed=seed)
+    net = ajpq.models.skynet(width_mult=width, input_size=shape)
+    result = ajpq.train(net, train_set, val_set, epochs=epochs, seed=seed)
+    save_model(net, output, mean_iou=result.metric)
     console.print(
         f"val mean IoU {result.metric:.4f} after {result.epochs_run} epochs "
         f"({result.seconds:.0f} s); saved {output}"
@@ -56,27 +76,40 @@ def train(
 
 @app.command()
 def quantize(
-    checkpoint: Annotated[Path, typer.Argument(help="model from `ajpq train`")],
     output: Annotated[Path, typer.Option("-o", "--output", help="HwGraph file to write")],
+    checkpoint: Annotated[
+        Path | None, typer.Argument(help="model from `ajpq train` (or --model + --weights)")
+    ] = None,
     policy: Annotated[Path | None, typer.Option(help="policy JSON (default: uniform)")] = None,
     bits: Annotated[int, typer.Option(help="uniform weight bits without --policy")] = 8,
     act_bits: Annotated[int, typer.Option(help="uniform activation bits")] = 8,
     finetune_epochs: Annotated[int, typer.Option(help="QAT fine-tune epochs")] = 0,
     n_train: Annotated[int, typer.Option()] = 2000,
     n_val: Annotated[int, typer.Option()] = 300,
+    seed: Annotated[int, typer.Option()] = 0,
+    model: ModelOption = None,
+    weights: WeightsOption = None,
+    data: DataOption = None,
+    task: TaskOption = None,
+    input_size: InputSizeOption = None,
+    normalize: NormalizeOption = None,
+    val_fraction: ValFractionOption = None,
 ) -> None:
     """Quantize a checkpoint with a policy, optionally QAT fine-tune, lower, save a HwGraph."""
     import ajpq
-    from ajpq.models.checkpoint import load_model
 
-    model, _ = load_model(checkpoint)
+    user = UserArgs(model, weights, data, task, input_size, normalize, val_fraction)
+    aerial = {"n_train": n_train, "n_val": n_val} if finetune_epochs else None
+    job = model_and_data(user, checkpoint, seed, aerial, need_data=finetune_epochs > 0)
+    net, shape = job.model, job.input_size
     chosen = (
-        ajpq.Policy.load(policy, model) if policy else ajpq.Policy.uniform(model, bits, act_bits)
+        ajpq.Policy.load(policy, net, shape)
+        if policy
+        else ajpq.Policy.uniform(net, bits, act_bits, shape)
     )
-    qmodel = ajpq.quantize(model, chosen)
+    qmodel = ajpq.quantize(net, chosen, job.calibration, shape, job.normalization)
     if finetune_epochs:
-        train_set, val_set = ajpq.data.aerial(n_train, n_val, input_size=model.input_size)
-        ajpq.train(qmodel, train_set, val_set, epochs=finetune_epochs, lr=2e-4)
+        ajpq.train(qmodel, job.train, job.val, epochs=finetune_epochs, lr=2e-4, task=job.task)
     graph = ajpq.lower(qmodel)
     graph.save(output)
     console.print(f"saved {output}: {graph.summary()['weight_bytes']:,} weight bytes")
@@ -84,7 +117,9 @@ def quantize(
 
 @app.command("search")
 def search_command(
-    checkpoint: Annotated[Path, typer.Argument(help="model from `ajpq train`")],
+    checkpoint: Annotated[
+        Path | None, typer.Argument(help="model from `ajpq train` (or --model + --weights)")
+    ] = None,
     out_dir: Annotated[Path, typer.Option("-o", "--out-dir")] = Path("build/ajpq-search"),
     weight_bytes: Annotated[int | None, typer.Option(help="budget: weight bytes")] = None,
     latency: Annotated[float | None, typer.Option(help="budget: seconds per inference")] = None,
@@ -109,14 +144,22 @@ def search_command(
     ] = False,
     train_images: Annotated[int, typer.Option(help="QAT subset per episode")] = 2000,
     qat_seconds: Annotated[float, typer.Option(help="QAT cap per episode")] = 120.0,
+    model: ModelOption = None,
+    weights: WeightsOption = None,
+    data: DataOption = None,
+    task: TaskOption = None,
+    input_size: InputSizeOption = None,
+    normalize: NormalizeOption = None,
+    val_fraction: ValFractionOption = None,
 ) -> None:
-    """AJPQ: search per-channel bit-widths (0 = pruned) within a budget; checkpointed."""
+    """AJPQ: search per-channel bit-widths (0 = pruned) within a budget; checkpointed. Writes
+    best_policy.json and the best model's HwGraph, best.hwg (for `ajpq compile`), to -o."""
     import ajpq
-    from ajpq.models.checkpoint import load_model
     from ajpq.search import SearchConfig, baselines, pareto_plot, report_table
 
-    model, _ = load_model(checkpoint)
-    train_set, val_set = ajpq.data.aerial(n_train, n_val, input_size=model.input_size, seed=seed)
+    user = UserArgs(model, weights, data, task, input_size, normalize, val_fraction)
+    job = model_and_data(user, checkpoint, seed, {"n_train": n_train, "n_val": n_val}, True)
+    net, train_set, val_set = job.model, job.train, job.val
     budget = ajpq.Budget(
         weight_bytes=weight_bytes, latency=latency, bops=bops, fps=fps, board_fit=board_fit
     )
@@ -126,38 +169,20 @@ def search_command(
         qat_seconds=qat_seconds,
     )
     result = ajpq.search(
-        model,
-        train_set,
-        val_set,
-        backend=backend,
-        board=board,
-        budget=budget,
-        episodes=episodes,
-        out_dir=out_dir,
-        seed=seed,
-        resume=resume,
-        config=config,
-    )
+        net, train_set, val_set, backend=backend, board=board, budget=budget,
+        episodes=episodes, out_dir=out_dir, seed=seed, resume=resume, config=config,
+        task=job.task, input_normalization=job.normalization,
+    )  # fmt: skip
     if with_baselines:
         found = baselines(
-            model, train_set, val_set, budget, backend=backend, board=board, config=config,
+            net, train_set, val_set, budget, backend=backend, board=board, config=config,
             out_dir=out_dir / "baselines", seed=seed, calibration=result.calibration,
+            task=job.task, input_normalization=job.normalization,
         )  # fmt: skip
-        console.print(report_table(result.candidates, found))
-        pareto_plot(result.candidates, found, out_dir / "pareto.png")
-    best = result.best
-    console.print(
-        f"{len(result.candidates)} candidates; best IoU {best.accuracy:.4f} at "
-        f"{best.weight_bytes:,} weight bytes, {best.bops:,} BOPs, estimated "
-        f"{best.estimated_latency * 1e3:.2f} ms"
-        + ("" if best.estimated_fps is None else f" ({best.estimated_fps:,.0f} fps)")
-        + (
-            f", measured {best.measured_latency * 1e3:.2f} ms at the board clock"
-            if best.measured_latency is not None
-            else ""
-        )
-        + f"; policy and model in {out_dir}"
-    )
+        console.print(report_table(result.candidates, found, result.metric))
+        pareto_plot(result.candidates, found, out_dir / "pareto.png", result.metric)
+    result.best_graph.save(out_dir / BEST_GRAPH)
+    console.print(search_summary(result, out_dir))
 
 
 @app.command()
