@@ -67,7 +67,9 @@ class _Lowering:
             area = op.attrs["kernel"][0] * op.attrs["kernel"][1]
             self._rescale(node, self._in(op) / area, q)
         elif op.kind == "concat" and node.attrs["requant"]:
-            self._rescale(node, self._in(op), q)
+            joined = [_scales(self.record[name], self.record[name].value.shape[1])
+                      for name in op.inputs]  # fmt: skip
+            self._rescale(node, np.concatenate(joined), q)
         elif op.kind == "add":
             self._add(op, node, q)
 

@@ -1,10 +1,10 @@
 """The exact integer results of the requantizers that are not a layer (eval mode).
 
 A conv or linear returns its integer result in eval mode (``QConv2d.integer_output``); an
-average pool and a residual add requantize too, and their float fake-quant lands within
-rounding of a .5 boundary now and then (a global average pool sums hundreds of values), so
-in eval mode they are computed here as the HwGraph computes them: an int64 sum, then the
-same multiplier + shift that ``lower`` derives from the same scales.
+average pool, a residual add and a requantizing concat requantize too, and their float
+fake-quant lands within rounding of a .5 boundary now and then (a global average pool sums
+hundreds of values), so in eval mode they are computed here as the HwGraph computes them: an
+int64 sum, then the same multiplier + shift that ``lower`` derives from the same scales.
 """
 
 import numpy as np
@@ -53,3 +53,12 @@ def add_integers(a: QTensor, b: QTensor, out: QTensor, mask: np.ndarray) -> torc
         acc = _integers(a) * m_a + _integers(b) * m_b + (1 << (s - 1))
         lo, hi = integer_range(out.bits, out.signed)
         return torch.clamp(acc >> s, lo, hi)
+
+
+def concat_integers(inputs: list[QTensor], out: QTensor) -> torch.Tensor:
+    """golden's requantizing concat: each input channel requantized by its scale / out_scale."""
+    with torch.no_grad():
+        joined = torch.cat([_integers(q) for q in inputs], dim=1)
+        real_in = np.concatenate([_scales(q, q.value.shape[1]) for q in inputs])
+        lo, hi = integer_range(out.bits, out.signed)
+        return requantize_torch(joined, real_in / _scales(out, joined.shape[1]), lo, hi)

@@ -20,7 +20,7 @@ from ajpq.quant.activation_formats import (
     requantizing_concats,
 )
 from ajpq.quant.capture import FloatOp, capture, example_input
-from ajpq.quant.exact_requant import add_integers, avgpool_integers
+from ajpq.quant.exact_requant import add_integers, avgpool_integers, concat_integers
 from ajpq.quant.fold_input import fold_input
 from ajpq.quant.masks import channel_masks
 from ajpq.quant.policy import Policy, _specs
@@ -140,7 +140,10 @@ class QuantModel(nn.Module):
             if self.training:
                 return out
             return _exact(out, add_integers(a, args[1], out, self.masks[op.name]))
-        return _move(op, args, self.acts[key] if key in self.acts else None)
+        if op.kind == "concat" and key in self.acts:
+            out = from_brevitas(self.acts[key](torch.cat([t.value for t in args], dim=1)))
+            return out if self.training else _exact(out, concat_integers(args, out))
+        return _move(op, args)
 
 
 def _exact(out: QTensor, integers: torch.Tensor) -> QTensor:
@@ -148,7 +151,7 @@ def _exact(out: QTensor, integers: torch.Tensor) -> QTensor:
     return out._replace(value=integers.to(out.value.dtype) * out.scale)
 
 
-def _move(op: FloatOp, args: list[QTensor], requant: nn.Module | None) -> QTensor:
+def _move(op: FloatOp, args: list[QTensor]) -> QTensor:
     """Data-movement ops: reorg, concat, flatten (scales move with their channels)."""
     a = args[0]
     per_channel = any(t.scale.numel() > 1 for t in args)
@@ -161,8 +164,6 @@ def _move(op: FloatOp, args: list[QTensor], requant: nn.Module | None) -> QTenso
         scale = a.scale.reshape(1, -1).repeat_interleave(spatial, 1) if per_channel else a.scale
         return a._replace(value=a.value.flatten(1), scale=scale)
     value = torch.cat([t.value for t in args], dim=1)
-    if requant is not None:
-        return from_brevitas(requant(value))
     scales = [t.scale.reshape(-1).expand(t.value.shape[1]) for t in args]
     scale = torch.cat(scales).view(1, -1, 1, 1)
     return QTensor(value, scale, max(t.bits for t in args), any(t.signed for t in args))

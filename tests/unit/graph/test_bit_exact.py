@@ -7,6 +7,7 @@ import torch
 from ajpq.graph import golden
 from ajpq.graph.lower import lower
 from ajpq.models import tiny_cnn
+from ajpq.models.layers import Normalize
 from ajpq.quant.policy import Policy
 from ajpq.quant.quantize import quantize
 from tests.unit.graph.conftest import random_images, randomize_batchnorm
@@ -97,3 +98,34 @@ def test_removing_pruned_channels_changes_no_number(small_skynet: torch.nn.Modul
     images = random_images(8).numpy().astype(np.uint8)
     assert np.array_equal(full.run(images), pruned.run(images))
     assert pruned.summary()["params"] < full.summary()["params"]
+
+
+class TwoBranches(torch.nn.Module):
+    """Two conv branches with their own learned ReLU scales, concatenated before a dense conv
+    (the concat requantizes each branch's channels at its own scale)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.normalize = Normalize()
+        self.left = torch.nn.Conv2d(1, 4, 3, padding=1)
+        self.right = torch.nn.Conv2d(1, 4, 5, padding=2)
+        self.mix = torch.nn.Conv2d(8, 6, 3, padding=1)
+        self.fc = torch.nn.Linear(6, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.normalize(x)
+        y = torch.cat([torch.relu(self.left(x)), torch.relu(self.right(x))], 1)
+        return self.fc(torch.relu(self.mix(y)).mean((2, 3)))
+
+
+def test_requantizing_concat_of_differently_scaled_branches_is_exact() -> None:
+    torch.manual_seed(0)
+    model = TwoBranches()
+    images = torch.randint(0, 256, (50, 1, 12, 12), generator=torch.Generator().manual_seed(1))
+    policy = Policy.uniform(model, 8, 8, input_size=(12, 12))
+    qmodel = quantize(model, policy, calibration=images.float(), input_size=(12, 12))
+    graph = lower(qmodel)
+    assert [n.attrs.get("requant") for n in graph.nodes if n.op == "concat"] == [True]
+    expected = qmodel.forward_quant(images.float())
+    integers = torch.round(expected.value / expected.scale).to(torch.int64).numpy()
+    assert np.array_equal(graph.run(images.numpy().astype(np.uint8)), integers)
