@@ -5,8 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from rich.console import Console
 
 from ajpq.graph.lower import lower
 from ajpq.models import skynet
@@ -81,3 +83,231 @@ def test_an_unknown_option_is_one_line_and_exit_2() -> None:
     assert result.returncode == 2
     assert "No such option: --out" in result.stderr
     assert "Traceback" not in result.stderr and "│" not in result.stderr
+
+
+# ---- the user's own model (--model pkg.module:factory), in process through main() --------
+FACTORY = "tests.models:resnet_tiny"
+
+
+def run_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str) -> tuple:
+    """(exit status, stdout, stderr) of the console-script entry on ``args``."""
+    from ajpq.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["ajpq", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """40 random 8x8 grayscale images with labels 0..9 (shapes only; no accuracy asserted)."""
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("data") / "small.npz"
+    images = rng.integers(0, 256, (40, 1, 8, 8), dtype=np.uint8)
+    np.savez(path, images=images, labels=np.arange(40) % 10)
+    return path
+
+
+@pytest.fixture(scope="module")
+def user_checkpoint(small_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from ajpq.cli_model import UserArgs
+    from ajpq.cli_user import train_user
+
+    path = tmp_path_factory.mktemp("user") / "m.pt"
+    args = UserArgs(FACTORY, data=small_data, task="classification", normalize="0.5,0.25")
+    train_user(args, path, epochs=1, seed=0, console=Console(quiet=True))
+    return path
+
+
+def test_a_user_checkpoint_stores_what_rebuilds_the_model(user_checkpoint: Path) -> None:
+    from ajpq.models.checkpoint import read_checkpoint
+    from tests.models import resnet_tiny
+
+    raw = read_checkpoint(user_checkpoint)
+    assert raw["config"] == {
+        "arch": "user",
+        "factory": FACTORY,
+        "task": "classification",
+        "input_size": [8, 8],
+        "normalization": [[0.5], [0.25]],
+        "val_fraction": 0.2,
+    }
+    assert list(raw["state_dict"]) == list(resnet_tiny().state_dict())  # not the wrapper's
+    assert raw["extra"]["metric_name"] == "top-1 accuracy"
+
+
+def test_quantize_a_user_checkpoint_folds_its_normalization(
+    user_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from ajpq.graph.hwgraph import HwGraph, input_zero_point
+
+    out = tmp_path / "q.hwg"
+    code, stdout, stderr = run_main(
+        monkeypatch, capsys, "quantize", str(user_checkpoint), "--model", FACTORY, "-o", str(out)
+    )
+    assert code == 0, stderr
+    graph = HwGraph.load(out)
+    assert list(graph.summary()["input_shape"]) == [1, 8, 8]
+    assert input_zero_point(graph) == (128,)  # round(255 * 0.5): the folded mean
+    assert f"saved {out}: {graph.summary()['weight_bytes']:,} weight bytes" in stdout
+
+
+def test_a_user_checkpoint_without_model_names_the_factory(
+    user_checkpoint: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    code, _, stderr = run_main(monkeypatch, capsys, "search", str(user_checkpoint))
+    assert code == 2
+    assert f"pass --model {FACTORY} to rebuild it" in stderr
+    assert len(stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--model", "nosuch.module:make"], "module 'nosuch.module' does not import"),
+        (["--model", "tests.models"], "--model 'tests.models' is not pkg.module:factory"),
+        (["--model", "tests.models:nothing"], "module 'tests.models' has no 'nothing'"),
+        (["--model", "ajpq.cli_model:FACTORY_FORM"], "'FACTORY_FORM' is not callable"),
+        (["--model", "builtins:dict"], "returned a dict, not a torch.nn.Module"),
+        (["--task", "segmentation"], "--task 'segmentation' is unknown; choose one of "
+         "classification, detection"),
+        (["--task", "detection"], "--task detection needs anchors, and ResNetTiny has no"),
+        (["--normalize", "0.5"], "--normalize '0.5' is not MEAN,STD or MEANS/STDS"),
+        (["--normalize", "0.1,0.2/0.3"], "--normalize '0.1,0.2/0.3' has 2 means but 1 stds"),
+        (["--normalize", "0.5,0"], "--normalize '0.5,0': every std must be positive"),
+        (["--input-size", "16"], "--input-size '16' is not HxW"),
+        (["--val-fraction", "1.5"], "--val-fraction 1.5 must lie strictly between 0 and 1"),
+    ],
+)  # fmt: skip
+def test_a_bad_user_model_argument_is_one_sentence(
+    options: list[str],
+    message: str,
+    small_data: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys,
+) -> None:
+    given = dict(zip(options[::2], options[1::2], strict=True))
+    args = {"--model": FACTORY, "--data": str(small_data), "--task": "classification", **given}
+    flat = [item for pair in args.items() for item in pair]
+    code, _, stderr = run_main(monkeypatch, capsys, "train", *flat, "-o", str(tmp_path / "m.pt"))
+    assert code == 2
+    assert stderr.startswith("error: ") and message in stderr, stderr
+    assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_weights_of_another_model_name_the_mismatch(
+    small_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from tests.models import resnet_tiny
+
+    torch.save(resnet_tiny(width=4).state_dict(), tmp_path / "w.pt")
+    code, _, stderr = run_main(
+        monkeypatch, capsys, "search", "--model", FACTORY, "--weights", str(tmp_path / "w.pt"),
+        "--data", str(small_data), "--task", "classification", "-o", str(tmp_path / "s"),
+    )  # fmt: skip
+    assert code == 2
+    assert f"--weights {tmp_path / 'w.pt'} does not match the --model's layers (size " in stderr
+    assert len(stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"images": np.zeros((4, 1, 8, 8), np.uint8)}, "it needs `images` and `labels`"),
+        (
+            {"images": np.zeros((4, 1, 8, 8), np.uint8), "boxes": np.zeros((4, 4), np.float32)},
+            "--task classification needs integer class labels",
+        ),
+    ],
+)
+def test_data_without_labels_is_one_sentence(
+    arrays: dict, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    np.savez(tmp_path / "d.npz", **arrays)
+    code, _, stderr = run_main(
+        monkeypatch, capsys, "train", "--model", FACTORY, "--data", str(tmp_path / "d.npz"),
+        "--task", "classification", "--val-fraction", "0.5", "-o", str(tmp_path / "m.pt"),
+    )  # fmt: skip
+    assert code == 2
+    assert message in stderr and len(stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["train", "--data", "d.npz", "-o", "m.pt"], "--data needs --model pkg.module:factory"),
+        (["search", "--model", FACTORY, "--data", "d.npz"], "needs its weights: a checkpoint"),
+        (["quantize", "-o", "q.hwg"], "give a checkpoint from `ajpq train`"),
+        (["search", "--model", FACTORY, "--weights", "nope.pt"], "--weights nope.pt does not"),
+    ],
+)
+def test_missing_pieces_are_named(
+    command: list[str], message: str, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    code, _, stderr = run_main(monkeypatch, capsys, *command)
+    assert code == 2
+    assert message in stderr and len(stderr.strip().splitlines()) == 1
+
+
+def test_normalize_syntax() -> None:
+    from ajpq.cli_model import parse_normalization
+
+    assert parse_normalization("0.5,0.25") == ((0.5,), (0.25,))
+    assert parse_normalization("0.485,0.456,0.406/0.229,0.224,0.225") == (
+        (0.485, 0.456, 0.406),
+        (0.229, 0.224, 0.225),
+    )
+
+
+def test_the_split_is_the_same_for_every_command(small_data: Path) -> None:
+    from ajpq.cli_model import load_split
+
+    train, val = load_split(small_data, 0.2)
+    again_train, again_val = load_split(small_data, 0.2)
+    assert (len(train), len(val)) == (32, 8)
+    assert np.array_equal(val.targets, again_val.targets)
+    seen = {bytes(train.image(i)) for i in range(len(train))}
+    assert not seen & {bytes(val.image(i)) for i in range(len(val))}
+
+
+def test_the_file_s_own_validation_arrays_are_used(tmp_path: Path) -> None:
+    from ajpq.cli_model import load_split
+
+    images = np.zeros((6, 1, 8, 8), np.uint8)
+    np.savez(tmp_path / "d.npz", images=images, labels=np.arange(6), val_images=images[:2],
+             val_labels=np.array([7, 9]))  # fmt: skip
+    train, val = load_split(tmp_path / "d.npz", 0.5)
+    assert len(train) == 6 and val.targets.tolist() == [7, 9]
+
+
+def test_data_digits_writes_images_and_labels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from ajpq.data import load_samples
+
+    code, stdout, stderr = run_main(
+        monkeypatch, capsys, "data", "digits", "-o", str(tmp_path / "d.npz"), "--size", "12x10"
+    )
+    assert code == 0, stderr
+    samples = load_samples(tmp_path / "d.npz")
+    assert samples.images.shape == (1797, 1, 12, 10) and samples.images.dtype == np.uint8
+    assert np.bincount(samples.targets).tolist() == [
+        178,
+        182,
+        177,
+        183,
+        181,
+        182,
+        181,
+        179,
+        174,
+        180,
+    ]
+    assert "1,797 images 1x12x10 uint8" in stdout
