@@ -33,6 +33,14 @@ def _put(node: Node, key: str, values: np.ndarray) -> None:
             f"lower computed '{key}' of node '{node.name}' with shape {np.shape(values)} but "
             f"the graph's structure (ajpq.graph.skeleton) gives it {target.shape}"
         )
+    if np.issubdtype(target.dtype, np.integer) and np.size(values):
+        limits = np.iinfo(target.dtype)
+        if np.min(values) < limits.min or np.max(values) > limits.max:
+            raise InvalidGraph(
+                f"node '{node.name}' has a {key} of {np.max(np.abs(values)):.3g}, outside "
+                f"{target.dtype}: an activation scale before it collapsed (a layer silent on "
+                "the calibration images); quantize with calibration= real images"
+            )
     np.copyto(target, values, casting="unsafe")
 
 

@@ -4,12 +4,14 @@ import numpy as np
 import pytest
 import torch
 
+from ajpq.errors import InvalidGraph
 from ajpq.graph import golden
 from ajpq.graph.lower import lower
 from ajpq.models import tiny_cnn
 from ajpq.models.layers import Normalize
 from ajpq.quant.policy import Policy
 from ajpq.quant.quantize import quantize
+from tests.models import ds_cnn
 from tests.unit.graph.conftest import random_images, randomize_batchnorm
 
 POLICIES = ["uniform8", "uniform4", "mixed0", "mixed1", "mixed2", "mixed3", "mixed4"]
@@ -129,3 +131,13 @@ def test_requantizing_concat_of_differently_scaled_branches_is_exact() -> None:
     expected = qmodel.forward_quant(images.float())
     integers = torch.round(expected.value / expected.scale).to(torch.int64).numpy()
     assert np.array_equal(graph.run(images.numpy().astype(np.uint8)), integers)
+
+
+def test_a_collapsed_activation_scale_is_refused_not_wrapped() -> None:
+    """A layer silent on the calibration batch learns a 1e-10 scale; the head's int32 bias
+    would wrap silently (golden 2104590336 where Brevitas says -2.8e10)."""
+    model = randomize_batchnorm(ds_cnn(width=8), seed=1)
+    policy = Policy.from_sparsity(model, 0.5, bits=(8, 4), act_bits=6, input_size=(49, 10))
+    qmodel = quantize(model, policy, input_size=(49, 10))
+    with pytest.raises(InvalidGraph, match="node 'fc' has a bias of .* outside int32"):
+        lower(qmodel)
