@@ -22,7 +22,7 @@ SUPPORTED = (
     "ReLU/ReLU6/Hardtanh(0, 6)/clamp(0, 6), MaxPool2d, AvgPool2d, global average pooling "
     "(AdaptiveAvgPool2d(1) or x.mean((2, 3))), Linear, flatten (nn.Flatten, x.flatten(1), "
     "x.view(x.size(0), -1)), torch.cat on channels, residual add, Identity, Dropout, Reorg, "
-    "Normalize"
+    "Normalize or x / 255 on the input"
 )
 LEAF_TYPES = (Normalize, Reorg, nn.Flatten)
 
@@ -217,8 +217,20 @@ class _Builder:
             self._add(node, "add", [self._src(a) for a in node.args[:2]])
         elif form.kind == "concat":
             self._add(node, "concat", [self._src(t) for t in form.params["tensors"]])
+        elif form.kind == "scale":
+            self._input_scale(node, self._src(form.params["tensor"]), form.params["scale"])
         else:
             self._functional_pool(node, form)
+
+    def _input_scale(self, node: fx.Node, src: str, scale: float) -> None:
+        """``x / 255`` on the input is Normalize(1/255); anywhere else a constant scale has no
+        integer layer to live in."""
+        if self.by_name[src].kind != "input":
+            raise UnsupportedOp(
+                f"'{node.name}' scales '{src}' by a constant; ajpq takes a constant scale only "
+                "on the input (x / 255): fold it into the layer before it"
+            )
+        self._add(node, "normalize", [src], attrs={"scale": scale, "zero_point": ()})
 
     def _refuse(self, node: fx.Node, module: nn.Module | None) -> None:
         if module is not None:

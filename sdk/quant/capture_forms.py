@@ -50,6 +50,8 @@ FLATTEN = (torch.flatten, "flatten")
 VIEW = (torch.reshape, "view", "reshape")
 MEAN = (torch.mean, "mean")
 POOLS = {F.max_pool2d: "maxpool", F.avg_pool2d: "avgpool"}
+DIVIDE = (operator.truediv, torch.div, "div")
+MULTIPLY = (operator.mul, torch.mul, "mul")
 SQUEEZE = (torch.squeeze, "squeeze")
 SPATIAL = ((2, None, None), (-2, None, None))  # x.size()[2:], x.shape[-2:]
 
@@ -179,7 +181,21 @@ def _function_form(
         return _pool(node, POOLS[target], helpers)
     if target in SQUEEZE:
         return _squeeze(node, in_shape)
+    if target in DIVIDE or target in MULTIPLY:
+        return _scaling(node, divide=target in DIVIDE)
     return None
+
+
+def _scaling(node: fx.Node, divide: bool) -> Form | None:
+    """``x / 255`` or ``x * (1 / 255)``: a constant positive scale (the input's, see capture)."""
+    tensors = [a for a in node.args[:2] if isinstance(a, fx.Node)]
+    constants = [a for a in node.args[:2] if isinstance(a, int | float)]
+    if len(tensors) != 1 or len(constants) != 1 or (divide and node.args[0] is not tensors[0]):
+        return None
+    factor = float(constants[0])
+    if not factor > 0 or not math.isfinite(factor):
+        raise UnsupportedOp(f"'{label(node)}' scales by {factor}; only a positive constant is")
+    return Form("scale", {"scale": 1.0 / factor if divide else factor, "tensor": tensors[0]})
 
 
 def _global(node: fx.Node, size: Any, keepdim: bool) -> Form:

@@ -390,3 +390,39 @@ def test_input_channels_and_a_grayscale_rectangular_example() -> None:
     model.input_channels = 3
     with pytest.raises(UnsupportedOp, match=r"NoConv fails on an input of shape \(2, 3, 6, 5\)"):
         capture(model, (6, 5))
+
+
+class Scaled(nn.Module):
+    """A user's own input scaling written in forward, then the usual stem and head."""
+
+    def __init__(self, scale: Forward) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 3)
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.conv(self.scale(self, x))).mean((2, 3)))
+
+
+@pytest.mark.parametrize(
+    ("form", "expected"),
+    [
+        (lambda m, x: x / 255, 1 / 255),
+        (lambda m, x: x * (1 / 255), 1 / 255),
+        (lambda m, x: 0.5 * x, 0.5),
+        (lambda m, x: x.div(255.0), 1 / 255),
+    ],
+)
+def test_a_constant_scale_on_the_input_is_its_normalize(form: Forward, expected: float) -> None:
+    ops = capture(Scaled(form), input_size=SIZE)
+    assert [op.kind for op in ops[:3]] == ["input", "normalize", "conv"]
+    assert ops[1].attrs == {"scale": expected, "zero_point": ()}
+
+
+def test_a_constant_scale_elsewhere_is_refused() -> None:
+    model = Stem(lambda m, x: m.head((x / 2).mean((2, 3))))
+    with pytest.raises(UnsupportedOp, match="only on the input"):
+        capture(model, input_size=SIZE)
+    with pytest.raises(UnsupportedOp, match="calls operator.truediv"):
+        capture(Scaled(lambda m, x: 255 / x), input_size=SIZE)
