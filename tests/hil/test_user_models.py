@@ -10,7 +10,8 @@ measuring every new best candidate), compiled with ``ajpq.compile`` and flashed:
 Brevitas == host C == board on 100 real images (and 10 random ones), every output exact.
 """
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -41,13 +42,12 @@ CONFIG = SearchConfig(
 class UserModel:
     """How a user's model is built, trained and budgeted."""
 
-    factory: Any  # () -> nn.Module
+    factory: Callable[[], nn.Module]
     input_size: tuple[int, int]
     weight_bytes: int  # the search's budget
     epochs: int
     lr: float
     as_arrays: bool = False  # give ajpq plain numpy (images, labels) instead of ArraySamples
-    kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 USER_MODELS = {
@@ -67,6 +67,7 @@ class Deployed:
     result: Any  # SearchResult
     artifact: Any  # the mcu Artifact
     search_dir: Path
+    val: Any  # the validation data as the user gave it
     images: np.ndarray  # uint8 (N, 1, H, W): the real images, then the random ones
     labels: np.ndarray  # labels of the real images
     board_outputs: np.ndarray
@@ -112,7 +113,7 @@ def run_flow(name: str, board_id: str, out: Path) -> Deployed:
     images = np.concatenate([val_images[:COMPARED], noise.astype(np.uint8)])
     outputs, model_hash = on_board(board_id, artifact, images)
     return Deployed(
-        name, spec, trained, result, artifact, out / "search", images,
+        name, spec, trained, result, artifact, out / "search", val, images,
         val_labels[:COMPARED], outputs, model_hash,
     )  # fmt: skip
 
@@ -169,9 +170,7 @@ def test_the_search_ran_four_episodes_with_the_board_in_the_loop(deployed: Deplo
 def test_the_best_candidates_metric_is_its_top1(deployed: Deployed) -> None:
     """The best candidate's recorded metric is the QAT model's top-1 on the reward subset."""
     result = deployed.result
-    spec = deployed.spec
-    _, val, _, _ = user_data(spec)
-    reward_val = ajpq.data.as_samples(val).subset(np.arange(CONFIG.val_images))
+    reward_val = ajpq.data.as_samples(deployed.val).subset(np.arange(CONFIG.val_images))
     task = ajpq.tasks.Classification()
     scores = ajpq.score(result.best_qmodel, reward_val, task)
     assert result.best.accuracy == scores["top-1 accuracy"]
