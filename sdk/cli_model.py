@@ -276,7 +276,7 @@ class UserRun:
 
     model: nn.Module
     spec: ModelSpec
-    task: Task
+    task: Task | None  # None only where nothing is trained (quantize without a fine-tune)
     train: Samples | None
     val: Samples | None
 
@@ -308,10 +308,13 @@ def user_run(
         train, val = resized(train, size), resized(val, size)
     normalization = parse_normalization(args.normalize) if args.normalize else stored.normalization
     task_name = args.task or stored.task
-    task = make_task(task_name, model)
-    if val is not None:
+    task = None  # quantize without a fine-tune needs none
+    if need_data or task_name is not None or getattr(model, "anchors", None) is not None:
+        task = make_task(task_name, model)
+    if task is not None and val is not None:
         check_targets(task, val, args.data)
-    spec = ModelSpec(args.model, task_name or task_key(task), size, normalization, val_fraction)
+    found = task_name or (None if task is None else task_key(task))
+    spec = ModelSpec(args.model, found, size, normalization, val_fraction)
     return UserRun(model, spec, task, train, val)
 
 

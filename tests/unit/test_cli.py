@@ -311,3 +311,21 @@ def test_data_digits_writes_images_and_labels(
         180,
     ]
     assert "1,797 images 1x12x10 uint8" in stdout
+
+
+def test_quantize_from_a_plain_state_dict_needs_no_data_or_task(
+    user_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from ajpq.graph.hwgraph import HwGraph
+    from ajpq.models.checkpoint import read_checkpoint
+
+    torch.save(read_checkpoint(user_checkpoint)["state_dict"], tmp_path / "w.pt")
+    base = ("quantize", "--model", FACTORY, "--weights", str(tmp_path / "w.pt"))
+    code, _, stderr = run_main(monkeypatch, capsys, *base, "-o", str(tmp_path / "q.hwg"))
+    assert code == 2
+    assert f"--model {FACTORY} needs --input-size HxW (or --data)" in stderr
+    code, _, stderr = run_main(
+        monkeypatch, capsys, *base, "--input-size", "8x12", "-o", str(tmp_path / "q.hwg")
+    )
+    assert code == 0, stderr
+    assert list(HwGraph.load(tmp_path / "q.hwg").summary()["input_shape"]) == [1, 8, 12]
