@@ -329,3 +329,29 @@ def test_quantize_from_a_plain_state_dict_needs_no_data_or_task(
     )
     assert code == 0, stderr
     assert list(HwGraph.load(tmp_path / "q.hwg").summary()["input_shape"]) == [1, 8, 12]
+
+
+def test_train_resizes_the_data_to_the_input_size(
+    small_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from ajpq.models.checkpoint import read_checkpoint
+
+    code, stdout, stderr = run_main(
+        monkeypatch, capsys, "train", "--model", FACTORY, "--data", str(small_data),
+        "--task", "classification", "--input-size", "12x10", "--val-fraction", "0.25",
+        "--epochs", "1", "-o", str(tmp_path / "m.pt"),
+    )  # fmt: skip
+    assert code == 0, stderr
+    config = read_checkpoint(tmp_path / "m.pt")["config"]
+    assert (config["input_size"], config["val_fraction"]) == ([12, 10], 0.25)
+    assert stdout.startswith("val top-1 accuracy ")
+
+
+def test_resized_keeps_whole_pixels() -> None:
+    from ajpq.cli_model import resized
+    from ajpq.data import ArraySamples
+
+    images = np.full((2, 1, 8, 8), 77, np.uint8)
+    scaled = resized(ArraySamples(images, np.array([3, 4])), (12, 10))
+    assert scaled.images.shape == (2, 1, 12, 10) and scaled.images.dtype == np.uint8
+    assert np.all(scaled.images == 77) and scaled.targets.tolist() == [3, 4]
