@@ -7,6 +7,8 @@ single-rounding mode), i.e. round half up. On a Cortex-M this is SMULL + add + s
 
 import numpy as np
 
+from ajpq.errors import InvalidGraph
+
 MULTIPLIER_BITS = 31
 MAX_SHIFT = 62
 
@@ -33,7 +35,11 @@ def quantize_multipliers(reals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     too_large = positive & (shift < 1)
     if too_large.any():
         real = reals[np.flatnonzero(too_large)[0]]
-        raise ValueError(f"requantization factor {real} is too large for a 31-bit multiplier")
+        raise InvalidGraph(
+            f"requantization factor {real:.3g} is too large for a 31-bit multiplier: an "
+            "activation scale collapsed (a layer silent on the calibration images); quantize "
+            "with calibration= real images"
+        )
     multiplier[~positive], shift[~positive] = 0, 1
     return multiplier.astype(np.int32), shift.astype(np.int8)
 

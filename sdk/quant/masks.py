@@ -9,6 +9,7 @@ exactly zero in training and can be removed from the hardware graph without chan
 
 import numpy as np
 
+from ajpq.errors import InvalidPolicy
 from ajpq.quant.capture import FloatOp
 from ajpq.quant.policy import Policy
 
@@ -19,6 +20,12 @@ def channel_masks(ops: list[FloatOp], policy: Policy) -> dict[str, np.ndarray]:
     for op in ops:
         inputs = [masks[name] for name in op.inputs]
         masks[op.name] = _mask(op, inputs, policy)
+        if not masks[op.name].any():
+            why = "its inputs keep disjoint channels" if op.kind == "add" else "all are pruned"
+            raise InvalidPolicy(
+                f"after pruning, '{op.name}' ({op.kind}) keeps no channel ({why}); keep at "
+                "least one channel that reaches it"
+            )
     return masks
 
 

@@ -29,6 +29,14 @@ class LayerSpec:
     out_channels: int
     depthwise: bool
     is_output: bool  # its outputs are the model's outputs: never pruned
+    residual: bool = False  # its outputs meet others' at a residual add (see residual_layers)
+
+    @property
+    def prunable(self) -> bool:
+        """Whether the constructors and the search prune it: not the output, not a depthwise
+        conv (its channels follow its input), not a layer feeding a residual add (AMC's rule:
+        a pruned channel there leaves the whole residual stream). Hand-written policies may."""
+        return not (self.is_output or self.depthwise or self.residual)
 
 
 @dataclass(frozen=True)
@@ -43,17 +51,45 @@ def layer_specs(model: nn.Module, input_size: tuple[int, int] | None = None) -> 
 
 def _specs(ops: list[FloatOp]) -> list[LayerSpec]:
     last = ops[-1].name
+    residual = residual_layers(ops)
     return [
         LayerSpec(
             op.name,
             op.kind,
             int(op.weight.shape[0]),
-            op.kind == "conv" and op.attrs["groups"] > 1,
+            _depthwise(op),
             op.name == last,
+            op.name in residual,
         )
         for op in ops
         if op.kind in ("conv", "linear")
     ]
+
+
+def _depthwise(op: FloatOp) -> bool:
+    return op.kind == "conv" and op.attrs["groups"] > 1
+
+
+def residual_layers(ops: list[FloatOp]) -> set[str]:
+    """The layers whose output channels reach a residual add: traced back from every add's
+    inputs through the ops that carry channels (pools, concat, earlier adds — an identity
+    shortcut — and depthwise convs, which follow their input) to the layers producing them."""
+    by_name = {op.name: op for op in ops}
+    found: set[str] = set()
+    seen: set[str] = set()
+    pending = [name for op in ops if op.kind == "add" for name in op.inputs]
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        op = by_name[name]
+        if op.kind in ("conv", "linear"):
+            found.add(name)
+            if not _depthwise(op):
+                continue
+        pending.extend(op.inputs)
+    return found
 
 
 def quantile_bits(importance: np.ndarray, sparsity: float, bits: Sequence[int]) -> np.ndarray:
@@ -137,7 +173,7 @@ class Policy:
         layers = {}
         for spec in specs:
             share = sparsity.get(spec.name, 0.0) if isinstance(sparsity, Mapping) else sparsity
-            share = 0.0 if spec.is_output or spec.depthwise else float(share)
+            share = float(share) if spec.prunable else 0.0
             quantiles = [bits] if isinstance(bits, int) else list(bits)
             chosen = quantile_bits(op_importance(by_name[spec.name]), share, quantiles)
             layers[spec.name] = LayerPolicy(tuple(int(b) for b in chosen), act_bits)

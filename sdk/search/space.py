@@ -43,8 +43,7 @@ class SearchSpace:
         return [s.name for s in self.specs]
 
     def prunable(self, name: str) -> bool:
-        spec = self.specs[self.names.index(name)]
-        return not (spec.is_output or spec.depthwise)
+        return self.specs[self.names.index(name)].prunable
 
 
 def _static_features(specs: list[LayerSpec], by_name: dict[str, FloatOp]) -> np.ndarray:

@@ -37,7 +37,7 @@ def test_search_with_baselines_and_the_board_in_the_loop(checkpoint: Path, tmp_p
     args = ("search", str(checkpoint), "--weight-bytes", "1500", "-o", str(out), *SMALL)
     first = ajpq_cli(*args, "--episodes", "1", "--baselines")
     assert first.returncode == 0, first.stderr
-    assert "1 candidates; best IoU" in first.stdout and "measured" in first.stdout
+    assert "1 candidates; best mean IoU" in first.stdout and "measured" in first.stdout
     assert (out / "pareto.png").stat().st_size > 0
     names = [c["name"] for c in json.loads((out / "baselines" / "baselines.json").read_text())]
     assert names == ["uniform-8", "uniform-4", "deep-compression", "haq", "amc"]
@@ -69,7 +69,7 @@ def test_the_same_search_runs_on_the_finn_backend_at_an_fps_budget(
         "--board-fit", "--episodes", "1", "-o", str(out), *SMALL,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "1 candidates; best IoU" in result.stdout
+    assert "1 candidates; best mean IoU" in result.stdout
     records = json.loads((out / "hardware.json").read_text())
     assert [r["kind"] for r in records] == ["calibration"] * 4 + ["candidate"]
     assert records[-1]["measured_fps"] > 0 and records[-1]["estimated_fps"] >= 200

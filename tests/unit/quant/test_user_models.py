@@ -12,8 +12,10 @@ import torch
 from torch import nn
 
 import ajpq
+from ajpq.errors import InvalidPolicy
 from ajpq.models.random_init import randomize_batchnorm
 from ajpq.quant.capture import capture
+from ajpq.quant.policy import LayerPolicy, Policy
 from tests.models import ds_cnn, mnist_net, resnet_tiny
 
 COUNT = 20
@@ -84,7 +86,9 @@ def test_sparsity_prunes_the_users_channels() -> None:
         ajpq.quantize(model, policy_for(model, "sparsity 0.5", size), input_size=size)
     )
     channels = {node.name: node.channels for node in pruned.nodes}
-    assert channels["conv1"] == 4 and channels["stack3.conv1"] == 16  # half of 8 and of 32
+    assert channels["stack1.conv1"] == 4 and channels["stack3.conv1"] == 16  # half of 8, 32
+    # the layers whose outputs meet at residual adds stay whole (LayerSpec.prunable)
+    assert channels["conv1"] == 8 and channels["stack3.conv2"] == channels["stack3.shortcut.0"]
     assert channels["fc"] == 10  # the classifier's outputs are never pruned
     assert pruned.summary()["params"] < full.summary()["params"]
 
@@ -112,3 +116,13 @@ def test_user_models_capture_as_written() -> None:
         ("linear", (10,)),
     ]
     assert ds[-3].attrs["kernel"] == (25, 5)
+
+
+def test_a_residual_add_left_without_channels_is_refused() -> None:
+    """Hand-written bits whose pruned sets cover all of an add's channels between them."""
+    model, size = user_model("resnet gray 16x16")
+    layers = dict(policy_for(model, "uniform 8/8", size).layers)
+    layers["conv1"] = LayerPolicy((8, 8, 0, 0, 0, 0, 0, 0), 8)
+    layers["stack1.conv2"] = LayerPolicy((0, 0, 8, 8, 0, 0, 0, 0), 8)
+    with pytest.raises(InvalidPolicy, match="'add' .add. keeps no channel .its inputs keep disj"):
+        ajpq.quantize(model, Policy(layers), input_size=size)
