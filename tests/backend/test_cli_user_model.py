@@ -15,11 +15,9 @@ from tests.backend.tools import need
 FACTORY = "tests.models:resnet_tiny"
 WEIGHT_BYTES = 6000
 REPO = Path(__file__).resolve().parents[2]
-# The search's --seed: with seed 0 a random warm-up policy empties a residual add of
-# resnet_tiny (width 8) and the mcu backend cannot code the 0-input conv after it.
-SEARCH_SEED = "1"
-# --no-board-in-loop: the calibration sweep's 70%-pruned policy empties an add the same way.
-SEARCH = ("--episodes", "2", "--train-images", "64", "--qat-seconds", "60", "--no-board-in-loop")
+SEARCH_SEED = "0"
+# the board is in the loop (the default): calibrated on QEMU, new bests measured there
+SEARCH = ("--episodes", "2", "--train-images", "64", "--qat-seconds", "60")
 
 
 def ajpq_cli(*args: str) -> subprocess.CompletedProcess:
@@ -79,7 +77,9 @@ def test_train_search_compile_bench(trained: Path, tmp_path: Path) -> None:
     measured = json.loads(benched.stdout)
     assert measured["model_hash"] == report["model_hash"]
     assert (measured["unit"], measured["timer_source"]) == ("instructions", "systick-icount")
-    assert measured["min_count"] == measured["max_count"] == measured["count"] > 0
+    # instruction counts: the same to within the SysTick interrupts that land in a run
+    assert 0 < measured["min_count"] <= measured["count"] <= measured["max_count"]
+    assert measured["max_count"] - measured["min_count"] < measured["count"] * 1e-4
     per_layer = measured["per_layer"]
     assert [layer["index"] for layer in per_layer] == list(range(len(per_layer)))
     assert 0 < sum(layer["count"] for layer in per_layer) <= measured["count"]
