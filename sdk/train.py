@@ -60,7 +60,8 @@ def predictions(
 
 
 def predict(model: nn.Module, data: Any, task: Task | None = None, batch_size: int = 64) -> Any:
-    """The task's predictions in data order, as numpy (boxes (N, 4) for detection)."""
+    """The task's predictions in data order, as numpy: boxes (N, 4) for detection; for
+    classification the best classes ranked, (N, k), so ``[:, 0]`` is the predicted class."""
     task = task if task is not None else default_task(model)
     return predictions(model, as_samples(data), task, batch_size)[0].numpy()
 
