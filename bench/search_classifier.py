@@ -107,6 +107,8 @@ class Settings:
     train_images: int
     val_images: int
     qat_seconds: float
+    qat_epochs: int
+    qat_lr: float
     final_epochs: int
     final_lr: float
     board_images: int
@@ -130,6 +132,8 @@ def parse_arguments(argv: list[str]) -> Settings:
     parser.add_argument("--train-images", type=int, default=None, help="QAT subset/episode")
     parser.add_argument("--val-images", type=int, default=360, help="reward subset")
     parser.add_argument("--qat-seconds", type=float, default=60.0, help="cap per episode")
+    parser.add_argument("--qat-epochs", type=int, default=SearchConfig.qat_epochs)
+    parser.add_argument("--qat-lr", type=float, default=SearchConfig.qat_lr)
     parser.add_argument("--final-epochs", type=int, default=None, help="default 8 (quick: 2)")
     parser.add_argument("--final-lr", type=float, default=5e-4)
     parser.add_argument("--board-images", type=int, default=20, help="board == golden check")
@@ -146,7 +150,8 @@ def parse_arguments(argv: list[str]) -> Settings:
     return Settings(
         raw.width, (raw.input_size[0], raw.input_size[1]), raw.val_count, raw.epochs, raw.lr,
         chosen(raw.episodes, 128, 4), raw.compression, chosen(raw.train_images, 800, 400),
-        raw.val_images, raw.qat_seconds, chosen(raw.final_epochs, 8, 2), raw.final_lr,
+        raw.val_images, raw.qat_seconds, raw.qat_epochs, raw.qat_lr,
+        chosen(raw.final_epochs, 8, 2), raw.final_lr,
         raw.board_images, raw.board, raw.out, raw.cache.expanduser(), raw.seed, raw.resume,
     )  # fmt: skip
 
@@ -268,6 +273,8 @@ def search_config(settings: Settings) -> SearchConfig:
         train_images=settings.train_images,
         val_images=settings.val_images,
         qat_seconds=settings.qat_seconds,
+        qat_epochs=settings.qat_epochs,
+        qat_lr=settings.qat_lr,
         calibrate=True,
     )
 
