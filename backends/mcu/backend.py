@@ -77,7 +77,9 @@ class McuBackend:
         with make_board(spec.id) as device:
             device.flash(artifact)
             with device.open() as session:
-                return session.benchmark(runs=1, warmup=0, x=np.asarray(image))
+                measured = session.benchmark(runs=1, warmup=0, x=np.asarray(image))
+        measured.info["board"] = spec.id  # evidence plans the kernels for this board's RAM
+        return measured
 
     def evidence(self, hw: HwGraph, measurement: Measurement) -> Evidence:
         from ajpq.backends.mcu.estimate import evidence
@@ -92,6 +94,7 @@ class McuBackend:
             hw,
             np.array([entry["count"] for entry in layers]),
             np.array([entry["decode_count"] for entry in layers]),
+            measurement.info.get("board", "qemu-mps2-an386"),
         )
 
     def calibrate(self, rows: Evidence) -> Calibration:

@@ -20,7 +20,7 @@ import numpy as np
 
 from ajpq.backends.mcu import budget
 from ajpq.backends.mcu.host import FIRMWARE
-from ajpq.backends.mcu.plan import plan
+from ajpq.backends.mcu.plan import KERNELS, OPTIMIZED, plan
 from ajpq.boards import BoardSpec, get
 from ajpq.graph.hwgraph import HwGraph, Node
 
@@ -36,6 +36,12 @@ DEFAULT_FACTORS: dict[str, float] = {
     "conv": 2.0,  # per MAC, other dense kernel sizes
     "depthwise": 6.3,  # per MAC, other depthwise kernel sizes
     "linear": 2.0,  # per MAC
+    # the portable C reference kernels, where an M4 kernel's scratch would pass the board's
+    # cap (or its accumulator int32); same QEMU (docs/mcu.md): 3x3 23.7, 1x1 74, dw 31.5
+    "conv_ref": 24.0,  # per MAC, dense kernels other than 1x1
+    "pointwise_ref": 74.0,  # per MAC
+    "depthwise_ref": 31.5,  # per MAC
+    "linear_ref": 24.0,  # per MAC (unmeasured: the dense conv's)
     "maxpool": 9.0,  # per input element
     "avgpool": 4.0,  # per input element
     "reorg": 3.0,  # per output element
@@ -89,11 +95,23 @@ def node_work(node: Node, shapes: dict[str, tuple[int, ...]]) -> tuple[str, int,
     return kind, int(np.prod(node.shape)), 0
 
 
-def node_features(node: Node, shapes: dict[str, tuple[int, ...]]) -> tuple[str, np.ndarray, int]:
-    """(kind, feature vector over FEATURES, weights) of one node."""
+def reference_layers(hw: HwGraph, spec: BoardSpec) -> set[str]:
+    """The conv/linear nodes the plan runs on a reference kernel although an M4 one exists
+    (its scratch over the board's cap, or its accumulator past int32): ~12x the work."""
+    steps = plan(hw, budget.kernel_scratch_cap(spec.ram_bytes)).steps
+    return {s.node.name for s in steps if s.kind in OPTIMIZED and s.kernel == KERNELS[s.kind]}
+
+
+def node_features(
+    node: Node, shapes: dict[str, tuple[int, ...]], reference: bool = False
+) -> tuple[str, np.ndarray, int]:
+    """(kind, feature vector over FEATURES, weights) of one node; ``reference``: it runs on
+    the reference kernel (kind ``..._ref``, no M4 padding or column features)."""
     kind, work, weights = node_work(node, shapes)
     values = dict.fromkeys(FEATURES, 0.0)
     values["work"], values["node"] = float(work), 1.0
+    if reference:
+        return f"{kind}_ref", np.array([values[f] for f in FEATURES]), weights
     if node.op == "conv":
         channels = node.shape[0]
         positions = int(np.prod(node.shape[1:]))
@@ -114,7 +132,8 @@ def node_features(node: Node, shapes: dict[str, tuple[int, ...]]) -> tuple[str, 
 
 def _coefficients(table: CostTable, kind: str) -> np.ndarray:
     if kind not in table:
-        kind = "depthwise" if kind.startswith("depthwise") else "conv"
+        family = next((f for f in ("depthwise", "linear") if kind.startswith(f)), "conv")
+        kind = family + ("_ref" if kind.endswith("_ref") else "")
     return np.asarray(table[kind], dtype=np.float64)
 
 
@@ -127,9 +146,10 @@ def estimate(
     spec = get(board)
     table = {**default_table(), **(table or {})}
     shapes = {n.name: n.shape for n in hw.nodes}
+    reference = reference_layers(hw, spec)
     per_layer: dict[str, dict[str, Any]] = {}
     for node in hw.nodes[1:]:
-        kind, features, weights = node_features(node, shapes)
+        kind, features, weights = node_features(node, shapes, node.name in reference)
         compute = float(_coefficients(table, kind) @ features)
         decode = table["decode"][0] * weights
         per_layer[node.name] = {
@@ -161,14 +181,19 @@ def _model_bytes(hw: HwGraph) -> int:
 
 # ---- fitting the table to measurements ----------------------------------------------------
 def evidence(
-    graph: HwGraph, layer_counts: np.ndarray, decode_counts: np.ndarray
+    graph: HwGraph,
+    layer_counts: np.ndarray,
+    decode_counts: np.ndarray,
+    board: "str | BoardSpec" = "qemu-mps2-an386",
 ) -> list[dict[str, Any]]:
-    """One JSON-able row per node from one measured inference (counts of the nodes after the
-    input, as the firmware reports them): kind, features, compute count, weights, decode."""
+    """One JSON-able row per node from one measured inference on ``board`` (counts of the
+    nodes after the input, as the firmware reports them): kind, features, compute count,
+    weights, decode."""
     shapes = {n.name: n.shape for n in graph.nodes}
+    reference = reference_layers(graph, get(board))
     rows = []
     for node, count, decode in zip(graph.nodes[1:], layer_counts, decode_counts, strict=True):
-        kind, features, weights = node_features(node, shapes)
+        kind, features, weights = node_features(node, shapes, node.name in reference)
         rows.append(
             {
                 "kind": kind,
