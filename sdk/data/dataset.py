@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ajpq.data.samples import check_batch_size, checked_indices, order
+from ajpq.data.samples import check_batch_size, checked_indices, describe, order
 from ajpq.errors import InvalidData
 
 _NPZ_KEYS = ("images", "boxes", "labels", "class_names")
@@ -126,14 +126,14 @@ class Dataset:
 
 def _check_images(images: np.ndarray) -> None:
     if not isinstance(images, np.ndarray) or images.dtype != np.uint8:
-        raise InvalidData(f"Dataset images must be a uint8 numpy array; got {_describe(images)}.")
+        raise InvalidData(f"Dataset images must be a uint8 numpy array; got {describe(images)}.")
     if images.ndim != 4 or images.shape[1] != 3:
         raise InvalidData(f"Dataset images must have shape (N, 3, H, W); got {images.shape}.")
 
 
 def _check_boxes(boxes: np.ndarray, count: int) -> None:
     if not isinstance(boxes, np.ndarray) or boxes.dtype != np.float32:
-        raise InvalidData(f"Dataset boxes must be a float32 numpy array; got {_describe(boxes)}.")
+        raise InvalidData(f"Dataset boxes must be a float32 numpy array; got {describe(boxes)}.")
     if boxes.shape != (count, 4):
         raise InvalidData(
             f"Dataset boxes must have shape ({count}, 4) to match the images; got {boxes.shape}."
@@ -148,7 +148,7 @@ def _check_boxes(boxes: np.ndarray, count: int) -> None:
 
 def _check_labels(labels: np.ndarray, count: int, class_count: int) -> None:
     if not isinstance(labels, np.ndarray) or labels.dtype != np.int64:
-        raise InvalidData(f"Dataset labels must be an int64 numpy array; got {_describe(labels)}.")
+        raise InvalidData(f"Dataset labels must be an int64 numpy array; got {describe(labels)}.")
     if labels.shape != (count,):
         raise InvalidData(
             f"Dataset labels must have shape ({count},) to match the images; got {labels.shape}."
@@ -158,9 +158,3 @@ def _check_labels(labels: np.ndarray, count: int, class_count: int) -> None:
             f"Dataset labels must index class_names (0..{class_count - 1}); "
             f"got {labels.min()}..{labels.max()}."
         )
-
-
-def _describe(value: object) -> str:
-    if isinstance(value, np.ndarray):
-        return f"{value.dtype} array of shape {value.shape}"
-    return type(value).__name__

@@ -21,7 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader, Subset, default_collate
 from torch.utils.data import Dataset as TorchDataset
 
 from ajpq.errors import InvalidData
@@ -156,16 +156,12 @@ class TorchSamples:
         return TorchSamples(Subset(self.dataset, chosen), self.normalization, self.num_workers)
 
     def image(self, index: int) -> np.ndarray:
-        images, _ = unpack([self.dataset[index]])
+        images, _ = unpack(default_collate([self.dataset[index]]))
         return to_pixels(images, self.normalization)[0].numpy().astype(np.uint8)
 
 
 def unpack(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """(images, targets) from a collated batch or a list of one (image, target) sample."""
-    if isinstance(batch, list) and batch and isinstance(batch[0], tuple):
-        images = torch.stack([torch.as_tensor(sample[0]) for sample in batch])
-        targets = torch.stack([torch.as_tensor(sample[1]) for sample in batch])
-        return images, targets
+    """(images, targets) from a batch collated as a DataLoader collates it."""
     if not isinstance(batch, list | tuple) or len(batch) != 2:
         raise InvalidData(
             "a dataset sample must be an (image, target) pair; make __getitem__ return one."
