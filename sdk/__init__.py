@@ -12,6 +12,10 @@ The flow, in order::
     hw.run(images_uint8)                            # golden executor
     art = ajpq.compile(hw, backend="mcu", board="qemu-mps2-an386", out_dir="build/skynet")
     art.run_host(images_uint8)                      # the generated C, built with gcc
+
+Any other CNN and task: ``ajpq.train(my_cnn, my_dataset, my_val, task=ajpq.tasks.Classification())``
+and ``ajpq.search(my_cnn, ..., task=..., input_normalization=(mean, std))`` (README: "Bring
+your own model").
 """
 
 import warnings
