@@ -26,10 +26,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ajpq.data.samples import Normalization, Samples
+from ajpq.data.samples import Normalization, Samples, resize_pixels, split
 from ajpq.errors import AjpqError, InvalidData
 from ajpq.tasks import TASKS, Task, default_task
 
@@ -218,8 +217,7 @@ def resized(data: Samples, size: tuple[int, int]) -> Samples:
     images = getattr(data, "images", None)
     if not dataclasses.is_dataclass(data) or not isinstance(images, np.ndarray):
         raise InvalidData(f"--input-size {size[0]}x{size[1]}: cannot resize these samples")
-    scaled = F.interpolate(torch.from_numpy(images).float(), size=size, mode="bilinear")
-    pixels = scaled.round().clamp(0, 255).to(torch.uint8).numpy()
+    pixels = resize_pixels(torch.from_numpy(images), size)
     return dataclasses.replace(data, images=pixels)  # type: ignore[type-var]
 
 
@@ -243,8 +241,7 @@ def load_split(path: Path, val_fraction: float) -> tuple[Samples, Samples]:
             f"--val-fraction {val_fraction} of {count} images leaves no train or val image; "
             "give more images or another fraction"
         )
-    order = np.random.default_rng(SPLIT_SEED).permutation(count)
-    return samples.subset(order[val_count:]), samples.subset(order[:val_count])
+    return split(samples, val_count, SPLIT_SEED)
 
 
 @dataclass(frozen=True)

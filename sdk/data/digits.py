@@ -7,9 +7,8 @@
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from ajpq.data.samples import ArraySamples
+from ajpq.data.samples import ArraySamples, resize_pixels, split
 from ajpq.errors import InvalidData
 
 CLASS_COUNT = 10
@@ -25,9 +24,7 @@ def digits_arrays(input_size: tuple[int, int] = (32, 32)) -> tuple[np.ndarray, n
         raise InvalidData(f"digits input_size must be at least 8x8; got {height}x{width}.")
     found = load_digits()
     levels = torch.from_numpy(found.images.astype(np.float32))[:, None] * (255.0 / LEVELS)
-    images = F.interpolate(levels, size=(height, width), mode="bilinear", align_corners=False)
-    pixels = images.round().clamp(0, 255).to(torch.uint8).numpy()
-    return pixels, found.target.astype(np.int64)
+    return resize_pixels(levels, (height, width)), found.target.astype(np.int64)
 
 
 def digits(
@@ -37,6 +34,4 @@ def digits(
     images, labels = digits_arrays(input_size)
     if not 0 < val_count < len(labels):
         raise InvalidData(f"val_count must lie in 1..{len(labels) - 1}; got {val_count}.")
-    order = np.random.default_rng(seed).permutation(len(labels))
-    val, train = order[:val_count], order[val_count:]
-    return ArraySamples(images[train], labels[train]), ArraySamples(images[val], labels[val])
+    return split(ArraySamples(images, labels), val_count, seed)  # type: ignore[return-value]

@@ -21,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset, default_collate
 from torch.utils.data import Dataset as TorchDataset
 
@@ -192,6 +193,18 @@ def to_pixels(images: torch.Tensor, normalization: Normalization | None) -> torc
             "mean and std your transform normalizes with (--normalize mean,std), or uint8 images."
         )
     return whole
+
+
+def resize_pixels(images: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """Images (N, C, H, W), float or uint8, resized bilinearly to ``size`` as uint8 pixels."""
+    scaled = F.interpolate(images.float(), size=size, mode="bilinear", align_corners=False)
+    return scaled.round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+def split(samples: Samples, val_count: int, seed: int) -> tuple[Samples, Samples]:
+    """(train, val): ``val_count`` samples drawn at random by ``seed`` go to val."""
+    order = np.random.default_rng(seed).permutation(len(samples))
+    return samples.subset(order[val_count:]), samples.subset(order[:val_count])
 
 
 def check_images(images: Any, name: str) -> None:
