@@ -17,12 +17,8 @@ from ajpq.graph.remove_pruned_channels import remove_pruned_channels
 from ajpq.graph.requant import quantize_multiplier_pairs, quantize_multipliers
 from ajpq.graph.skeleton import structure
 from ajpq.quant.capture import FloatOp
-from ajpq.quant.qat import QTensor, channel_scale, uniform_scale
+from ajpq.quant.qat import QTensor, channel_scale, channel_scales, uniform_scale
 from ajpq.quant.quantize import QuantModel, _key
-
-
-def _scales(q: QTensor, channels: int) -> np.ndarray:
-    return channel_scale(q.scale.detach(), channels).double().numpy()
 
 
 def _put(node: Node, key: str, values: np.ndarray) -> None:
@@ -75,17 +71,17 @@ class _Lowering:
             area = op.attrs["kernel"][0] * op.attrs["kernel"][1]
             self._rescale(node, self._in(op) / area, q)
         elif op.kind == "concat" and node.attrs["requant"]:
-            joined = [_scales(self.record[name], self.record[name].value.shape[1])
+            joined = [channel_scales(self.record[name], self.record[name].value.shape[1])
                       for name in op.inputs]  # fmt: skip
             self._rescale(node, np.concatenate(joined), q)
         elif op.kind == "add":
             self._add(op, node, q)
 
     def _in(self, op: FloatOp, index: int = 0) -> np.ndarray:
-        return _scales(self.record[op.inputs[index]], op.shape[0])
+        return channel_scales(self.record[op.inputs[index]], op.shape[0])
 
     def _rescale(self, node: Node, real_in: np.ndarray, q: QTensor) -> None:
-        multiplier, shift = quantize_multipliers(real_in / _scales(q, node.channels))
+        multiplier, shift = quantize_multipliers(real_in / channel_scales(q, node.channels))
         _put(node, "multiplier", multiplier)
         _put(node, "shift", shift)
 
@@ -114,7 +110,7 @@ class _Lowering:
             self.acc_scale = real_acc
 
     def _add(self, op: FloatOp, node: Node, q: QTensor) -> None:
-        out = _scales(q, node.channels)
+        out = channel_scales(q, node.channels)
         multiplier_a, multiplier_b, shift = quantize_multiplier_pairs(
             self._in(op, 0) / out, self._in(op, 1) / out
         )
@@ -135,7 +131,7 @@ def lower(qmodel: QuantModel, prune: bool = True) -> HwGraph:
         lowering.fill(ops[node.name], node)
     output_scale = lowering.acc_scale
     if output_scale is None:
-        output_scale = _scales(lowering.record[qmodel.output_name], graph.output.channels)
+        output_scale = channel_scales(lowering.record[qmodel.output_name], graph.output.channels)
     meta = {"input_scale": float(qmodel.ops[0].attrs["scale"])}
     for attr in ("anchors", "input_size"):
         value = getattr(qmodel, attr, None)

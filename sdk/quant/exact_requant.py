@@ -12,15 +12,11 @@ import torch
 import torch.nn.functional as F
 
 from ajpq.graph.requant import integer_range, quantize_multiplier_pairs
-from ajpq.quant.qat import QTensor, channel_scale, requantize_torch
+from ajpq.quant.qat import QTensor, channel_scales, requantize_torch
 
 
 def _integers(q: QTensor) -> torch.Tensor:
     return torch.round(q.value / q.scale).to(torch.int64)
-
-
-def _scales(q: QTensor, channels: int) -> np.ndarray:
-    return channel_scale(q.scale.detach(), channels).double().numpy()
 
 
 def avgpool_integers(
@@ -32,7 +28,7 @@ def avgpool_integers(
         area = kernel[0] * kernel[1]
         mean = F.avg_pool2d(_integers(x).double(), kernel, stride)
         acc = torch.round(mean * area).to(torch.int64)  # exact: small integer sums
-        real = _scales(x, channels) / area / _scales(out, channels)
+        real = channel_scales(x, channels) / area / channel_scales(out, channels)
         lo, hi = integer_range(out.bits, out.signed)
         return requantize_torch(acc, real, lo, hi)
 
@@ -41,9 +37,9 @@ def add_integers(a: QTensor, b: QTensor, out: QTensor, mask: np.ndarray) -> torc
     """golden's add: ``(a * m_a + b * m_b + 2^(s-1)) >> s`` clamped, pruned channels 0."""
     with torch.no_grad():
         channels = out.value.shape[1]
-        real_out = _scales(out, channels)
+        real_out = channel_scales(out, channels)
         multiplier_a, multiplier_b, shift = quantize_multiplier_pairs(
-            _scales(a, channels) / real_out, _scales(b, channels) / real_out
+            channel_scales(a, channels) / real_out, channel_scales(b, channels) / real_out
         )
         multiplier_a[~mask], multiplier_b[~mask] = 0, 0
         shape = (1, -1) + (1,) * (out.value.dim() - 2)
@@ -59,6 +55,6 @@ def concat_integers(inputs: list[QTensor], out: QTensor) -> torch.Tensor:
     """golden's requantizing concat: each input channel requantized by its scale / out_scale."""
     with torch.no_grad():
         joined = torch.cat([_integers(q) for q in inputs], dim=1)
-        real_in = np.concatenate([_scales(q, q.value.shape[1]) for q in inputs])
+        real_in = np.concatenate([channel_scales(q, q.value.shape[1]) for q in inputs])
         lo, hi = integer_range(out.bits, out.signed)
-        return requantize_torch(joined, real_in / _scales(out, joined.shape[1]), lo, hi)
+        return requantize_torch(joined, real_in / channel_scales(out, joined.shape[1]), lo, hi)

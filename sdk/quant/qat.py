@@ -56,6 +56,12 @@ def channel_scale(scale: torch.Tensor, channels: int) -> torch.Tensor:
     return scale.reshape(-1).expand(channels) if scale.numel() == 1 else scale.reshape(-1)
 
 
+def channel_scales(q: QTensor, channels: int) -> np.ndarray:
+    """``q``'s scale per channel as float64: what lowering and the exact eval path derive
+    multipliers from, so both read it the same way."""
+    return channel_scale(q.scale.detach(), channels).double().numpy()
+
+
 def uniform_scale(q: QTensor, layer: str) -> torch.Tensor:
     s = q.scale.reshape(-1)
     if s.numel() > 1 and not bool(torch.all(s == s[0])):
