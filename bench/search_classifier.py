@@ -106,7 +106,6 @@ class Settings:
     compression: float
     train_images: int
     val_images: int
-    qat_seconds: float
     qat_epochs: int
     qat_lr: float
     final_epochs: int
@@ -131,7 +130,6 @@ def parse_arguments(argv: list[str]) -> Settings:
     parser.add_argument("--compression", type=float, default=GOAL_COMPRESSION)
     parser.add_argument("--train-images", type=int, default=None, help="QAT subset/episode")
     parser.add_argument("--val-images", type=int, default=360, help="reward subset")
-    parser.add_argument("--qat-seconds", type=float, default=60.0, help="cap per episode")
     parser.add_argument("--qat-epochs", type=int, default=SearchConfig.qat_epochs)
     parser.add_argument("--qat-lr", type=float, default=SearchConfig.qat_lr)
     parser.add_argument("--final-epochs", type=int, default=None, help="default 8 (quick: 2)")
@@ -150,7 +148,7 @@ def parse_arguments(argv: list[str]) -> Settings:
     return Settings(
         raw.width, (raw.input_size[0], raw.input_size[1]), raw.val_count, raw.epochs, raw.lr,
         chosen(raw.episodes, 128, 4), raw.compression, chosen(raw.train_images, 800, 400),
-        raw.val_images, raw.qat_seconds, raw.qat_epochs, raw.qat_lr,
+        raw.val_images, raw.qat_epochs, raw.qat_lr,
         chosen(raw.final_epochs, 8, 2), raw.final_lr,
         raw.board_images, raw.board, raw.out, raw.cache.expanduser(), raw.seed, raw.resume,
     )  # fmt: skip
@@ -272,7 +270,6 @@ def search_config(settings: Settings) -> SearchConfig:
         warmup_episodes=max(1, settings.episodes // 2),
         train_images=settings.train_images,
         val_images=settings.val_images,
-        qat_seconds=settings.qat_seconds,
         qat_epochs=settings.qat_epochs,
         qat_lr=settings.qat_lr,
         calibrate=True,

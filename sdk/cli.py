@@ -143,7 +143,6 @@ def search_command(
         bool, typer.Option("--baselines", help="also the 5 baselines; table + pareto.png")
     ] = False,
     train_images: Annotated[int, typer.Option(help="QAT subset per episode")] = 2000,
-    qat_seconds: Annotated[float, typer.Option(help="QAT cap per episode")] = 120.0,
     model: ModelOption = None,
     weights: WeightsOption = None,
     data: DataOption = None,
@@ -166,7 +165,6 @@ def search_command(
     config = SearchConfig(
         calibrate=board_in_loop,
         train_images=train_images,
-        qat_seconds=qat_seconds,
     )
     result = ajpq.search(
         net, train_set, val_set, backend=backend, board=board, budget=budget,

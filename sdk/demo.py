@@ -40,7 +40,6 @@ class DemoConfig:
     min_bits: int = 4  # lowest bit-width the search may give a kept channel
     search_train: int = 600  # QAT subset per search episode
     search_val: int = 200  # reward subset
-    search_seconds: float = 40.0  # QAT cap per episode
     board: str = "qemu-mps2-an386"
     board_images: int = 30  # int8 and Deep Compression on the board (AJPQ: all of val)
     finn_board: str = "ultra96-v2"
@@ -58,7 +57,6 @@ class DemoConfig:
             episodes=2,
             search_train=64,
             search_val=32,
-            search_seconds=10.0,
             board_images=4,
         )
 
@@ -249,7 +247,6 @@ def run_search(
         warmup_episodes=max(1, config.episodes // 2),
         train_images=config.search_train,
         val_images=config.search_val,
-        qat_seconds=config.search_seconds,
         min_bits=config.min_bits,
         calibrate=True,  # the board in the loop: calibration sweep, new bests measured
     )

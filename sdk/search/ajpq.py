@@ -192,7 +192,6 @@ class Episodes:
             lr=self.config.qat_lr,
             seed=self.seed,
             progress=False,
-            max_seconds=self.config.qat_seconds,
             task=self.task,
         )
         return float(result.metric)

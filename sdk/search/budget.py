@@ -71,14 +71,16 @@ class SearchConfig:
     max_bits: int = 8
     bit_step: int = 2  # bits between neighbouring importance quantiles
     quantiles: int = 3  # importance quantiles of a layer's kept channels
+    channel_controller: str = "learned"  # learned: the agent sets each quantile's bits | ladder
+    fill_budget: bool = True  # the action wall also raises bits where budget is left
     act_bits: int = 8
     sparsity_step: float = 0.1  # how far the action wall raises a layer's sparsity per pass
     reward_scale: float = 0.1  # HAQ: reward = 0.1 x (accuracy - float accuracy)
-    train_images: int = 2000  # QAT fine-tune subset of ``train``
+    train_images: int = 2000  # QAT fine-tune subset of ``train`` (the budget is in images)
     val_images: int = 300  # reward subset of ``val``
     qat_epochs: int = 1
     qat_lr: float = 2e-4
-    qat_seconds: float = 120.0  # cap per episode; a capped fine-tune is not reproducible
+    distill: float = 0.0  # weight of the fp32 teacher's distillation loss in every QAT fine-tune
     noise_sigma: float = 0.5
     learning_rate: float = 1e-3
     batch_size: int = 64

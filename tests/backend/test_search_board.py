@@ -32,7 +32,7 @@ def searched(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
     model = ajpq.models.skynet(0.25, (64, 128))
     train, val = ajpq.data.aerial(240, 120, input_size=(64, 128))
     config = SearchConfig(
-        warmup_episodes=2, train_images=240, val_images=120, qat_seconds=30.0, calibrate=True
+        warmup_episodes=2, train_images=240, val_images=120, calibrate=True
     )
     out = tmp_path_factory.mktemp("search")
     result = search(
@@ -102,7 +102,7 @@ def test_a_board_that_disconnects_pauses_retries_and_keeps_the_checkpoint(
     torch.manual_seed(0)
     model = ajpq.models.skynet(0.125, (32, 64))
     train, val = ajpq.data.aerial(32, 16, input_size=(32, 64))
-    config = SearchConfig(warmup_episodes=1, qat_seconds=10.0, calibrate=True)
+    config = SearchConfig(warmup_episodes=1, calibrate=True)
     boards: list[str] = []
 
     def connect(board: str) -> Any:  # the sweep and episode 0 on the board, then unplugged

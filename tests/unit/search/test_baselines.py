@@ -11,7 +11,7 @@ from ajpq.search.baselines import BASELINES, baselines
 from ajpq.search.pareto import dump_json, pareto_front, pareto_plot, report_table
 
 SIZE = (32, 64)
-CONFIG = SearchConfig(warmup_episodes=1, qat_seconds=30.0)
+CONFIG = SearchConfig(warmup_episodes=1)
 BUDGET = Budget(weight_bytes=1200)  # uniform 8 and 4 bits cannot fit, pruning can
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -15,7 +15,7 @@ import ajpq
 from ajpq.search import Budget, SearchConfig, search
 
 SIZE = (32, 64)
-CONFIG = SearchConfig(warmup_episodes=1, qat_seconds=30.0, qat_epochs=3)
+CONFIG = SearchConfig(warmup_episodes=1, qat_epochs=3)
 BUDGET = Budget(weight_bytes=1200)
 RUN = """
 import sys, torch, ajpq

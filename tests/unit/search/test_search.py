@@ -8,7 +8,7 @@ import ajpq
 from ajpq.search import Budget, SearchConfig, SearchResult, search
 
 SIZE = (32, 64)
-CONFIG = SearchConfig(warmup_episodes=1, qat_seconds=30.0)
+CONFIG = SearchConfig(warmup_episodes=1)
 BUDGET = Budget(weight_bytes=1200)  # the unpruned 8-bit model needs ~5.3 kB
 
 
