@@ -31,9 +31,7 @@ def searched(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
     torch.manual_seed(0)
     model = ajpq.models.skynet(0.25, (64, 128))
     train, val = ajpq.data.aerial(240, 120, input_size=(64, 128))
-    config = SearchConfig(
-        warmup_episodes=2, train_images=240, val_images=120, calibrate=True
-    )
+    config = SearchConfig(warmup_episodes=2, train_images=240, val_images=120, calibrate=True)
     out = tmp_path_factory.mktemp("search")
     result = search(
         model, train, val, board=BOARD, budget=BUDGET, episodes=4, out_dir=out, config=config,
