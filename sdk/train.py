@@ -5,10 +5,16 @@ Data is anything ``ajpq.data.as_samples`` reads: ``ajpq.data.Dataset``, a torch 
 DataLoader of (image, target), or an (images, targets) pair of numpy arrays. Models take raw
 pixel values 0..255 as float (they normalize the pixels themselves; see ``fold_input`` for a
 model trained on normalized inputs).
+
+With a ``teacher`` (the fp32 model behind a QAT one) and ``distill`` > 0, every batch's loss
+adds ``distill`` x the task's ``distill(student outputs, teacher outputs)`` (knowledge
+distillation, as HAKD and many QAT papers fine-tune).
 """
 
 import math
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -92,13 +98,12 @@ def train_epoch(
     """One pass over ``data``; returns (mean loss, whether the time budget ran out)."""
     model.train()
     device = model_device(model)
-    task = settings.task
-    augment = getattr(task, "augment", None)
+    augment = getattr(settings.task, "augment", None)
     total, count, out_of_time = 0.0, 0, False
     for images, targets in data.batches(settings.batch_size, shuffle=True, seed=settings.seed):
         if augment is not None:
             images, targets = augment(images, targets, settings.generator)
-        loss = task.loss(model(images.to(device)), targets.to(device))
+        loss = batch_loss(model, images.to(device), targets.to(device), settings)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -120,6 +125,37 @@ class EpochSettings:
     seed: int
     generator: torch.Generator
     deadline: float | None
+    distillation: "Distillation | None" = None
+
+
+@dataclass(frozen=True)
+class Distillation:
+    """A teacher the model also learns from: ``weight`` x ``loss(outputs, teacher outputs)``,
+    where ``loss`` is the task's ``distill``."""
+
+    teacher: nn.Module
+    weight: float
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def batch_loss(
+    model: nn.Module, images: torch.Tensor, targets: torch.Tensor, settings: EpochSettings
+) -> torch.Tensor:
+    """The task's loss of one batch, plus ``distill`` x the task's distillation loss against
+    the teacher's outputs on the same (augmented) images when there is a teacher."""
+    outputs = model(images)
+    loss = settings.task.loss(outputs, targets)
+    distillation = settings.distillation
+    if distillation is None:
+        return loss
+    with torch.no_grad():  # the teacher is never trained: no graph, no gradient
+        teacher_outputs = distillation.teacher(images.to(model_device(distillation.teacher)))
+    if teacher_outputs.shape != outputs.shape:
+        raise InvalidData(
+            f"the teacher's outputs have shape {tuple(teacher_outputs.shape)} but the model's "
+            f"{tuple(outputs.shape)}; distill from the fp32 model the trained one was made from."
+        )
+    return loss + distillation.weight * distillation.loss(outputs, teacher_outputs.to(outputs))
 
 
 class BatchCallback(Protocol):
@@ -136,6 +172,49 @@ def check_training_arguments(train_data: Samples, epochs: int, batch_size: int) 
         raise InvalidData(f"epochs={epochs} and batch_size={batch_size} must both be at least 1.")
 
 
+def distillation(
+    model: nn.Module, task: Task, teacher: nn.Module | None, distill: float
+) -> Distillation | None:
+    """What ``train``'s ``teacher`` and ``distill`` ask for (None when distill is 0); raise
+    InvalidData for a distillation that cannot run or would train the teacher."""
+    if not math.isfinite(distill) or distill < 0:
+        raise InvalidData(f"distill={distill} must be a finite weight of at least 0.")
+    if distill == 0:
+        return None
+    if teacher is None:
+        raise InvalidData(
+            f"distill={distill} needs a teacher; pass teacher=the fp32 model, or distill=0."
+        )
+    loss = getattr(task, "distill", None)
+    if loss is None:
+        raise InvalidData(
+            f"task {type(task).__name__} has no distill(student, teacher) method; define one "
+            "(see docs/tasks.md) or pass distill=0."
+        )
+    student_parameters = {id(parameter) for parameter in model.parameters()}
+    if any(id(parameter) in student_parameters for parameter in teacher.parameters()):
+        raise InvalidData(
+            "the teacher shares parameters with the model being trained, so training would "
+            "change it; pass a separate teacher (copy.deepcopy(model))."
+        )
+    return Distillation(teacher, float(distill), loss)
+
+
+@contextmanager
+def teacher_in_eval_mode(distilling: Distillation | None) -> Iterator[None]:
+    """The teacher in eval mode (fixed BatchNorm statistics, no dropout) for the duration,
+    then back in the mode it came in."""
+    if distilling is None:
+        yield
+        return
+    was_training = distilling.teacher.training
+    distilling.teacher.eval()
+    try:
+        yield
+    finally:
+        distilling.teacher.train(was_training)
+
+
 def train(
     model: nn.Module,
     train: Any,
@@ -148,17 +227,22 @@ def train(
     max_seconds: float | None = None,
     task: Task | None = None,
     weight_decay: float = 1e-4,
+    teacher: nn.Module | None = None,
+    distill: float = 0.0,
 ) -> TrainResult:
     """Train ``model`` on ``task`` with AdamW + per-step cosine LR (and the task's
     augmentation); report the val metric after each epoch.
 
     ``task`` defaults to Detection for a model with anchors (Skynet). Stops early (after the
     current batch) once ``max_seconds`` have passed. Deterministic for a given ``seed`` and
-    model initialisation; the thread count is left as it is.
+    model initialisation; the thread count is left as it is. With ``distill`` > 0 each batch's
+    loss adds ``distill`` x ``task.distill(outputs, teacher(images))``; the ``teacher`` runs
+    in eval mode without gradients, is never trained, and gets its mode back at the end.
     """
     task = task if task is not None else default_task(model)
     train_data, val_data = as_samples(train), as_samples(val)
     check_training_arguments(train_data, epochs, batch_size)
+    distilling = distillation(model, task, teacher, distill)
     torch.manual_seed(seed)
     start = time.monotonic()
     steps_per_epoch = math.ceil(len(train_data) / batch_size)
@@ -168,10 +252,12 @@ def train(
     deadline = None if max_seconds is None else start + max_seconds
     losses: list[float] = []
     scores: list[float] = []
-    with progress_bar(progress) as bar:
+    with progress_bar(progress) as bar, teacher_in_eval_mode(distilling):
         bar_task = bar.add_task("train", total=epochs * steps_per_epoch)
         for epoch in range(epochs):
-            settings = EpochSettings(task, batch_size, seed + epoch, generator, deadline)
+            settings = EpochSettings(
+                task, batch_size, seed + epoch, generator, deadline, distillation=distilling
+            )
             loss, out_of_time = train_epoch(
                 model, train_data, optimizer, scheduler, settings, lambda: bar.advance(bar_task)
             )

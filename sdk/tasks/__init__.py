@@ -7,7 +7,10 @@ only through a :class:`Task`. Two are built in:
 - :class:`Classification` — cross-entropy, top-1 accuracy (top-5 too above 5 classes).
 
 A user task is any object with the four members of :class:`Task` (see docs/tasks.md); it may
-also define ``augment(images, targets, generator)`` for training-time augmentation.
+also define ``augment(images, targets, generator)`` for training-time augmentation and
+``distill(student_outputs, teacher_outputs) -> scalar loss`` for ``train(teacher=...,
+distill=...)`` (both built-in tasks do: Detection an MSE of the decoded values, Classification
+Hinton's KL at temperature T).
 """
 
 from typing import Protocol, runtime_checkable

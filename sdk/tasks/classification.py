@@ -1,5 +1,7 @@
 """Image classification: cross-entropy, top-1 accuracy (and top-5 above five classes)."""
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -13,12 +15,16 @@ class Classification:
 
     ``label_smoothing`` is passed to cross-entropy; the scores are "top-1 accuracy" and,
     where there are more than five classes, "top-5 accuracy" (fractions 0..1).
+    ``temperature`` softens both distributions in ``distill`` (Hinton et al.'s T).
     """
 
     metric = "top-1 accuracy"
 
-    def __init__(self, label_smoothing: float = 0.0) -> None:
+    def __init__(self, label_smoothing: float = 0.0, temperature: float = 4.0) -> None:
+        if not 0 < temperature < math.inf:
+            raise InvalidData(f"temperature={temperature} must be finite and above 0 (4 is usual).")
         self.label_smoothing = float(label_smoothing)
+        self.temperature = float(temperature)
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         logits = _logits(outputs)
@@ -40,6 +46,15 @@ class Classification:
             hits = (predictions[:, :TOP_K] == labels[:, None]).any(dim=1)
             scores["top-5 accuracy"] = _share(hits)
         return scores
+
+    def distill(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+        """Hinton's knowledge distillation: KL(softmax(teacher / T) || softmax(student / T))
+        x T^2 (so its gradient keeps the scale of cross-entropy's), averaged over the batch;
+        gradient reaches only ``student``."""
+        t = self.temperature
+        student_log = F.log_softmax(_logits(student) / t, dim=1)
+        teacher_log = F.log_softmax(_logits(teacher).detach() / t, dim=1)
+        return F.kl_div(student_log, teacher_log, reduction="batchmean", log_target=True) * t**2
 
 
 def _logits(outputs: torch.Tensor) -> torch.Tensor:

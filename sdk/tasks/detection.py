@@ -2,9 +2,10 @@
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ajpq.metrics import mean_iou
-from ajpq.models.region import decode, region_loss
+from ajpq.models.region import decode, region_loss, split_output
 
 
 class Detection:
@@ -30,6 +31,21 @@ class Detection:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Random horizontal and vertical flips (p=0.5 each per image); boxes stay exact."""
         return flip_batch(images, boxes, generator)
+
+    def distill(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+        """Mean squared difference of the values the decoder reads from every anchor of every
+        cell: sigmoid of x, y and conf, and w, h raw (log-space sizes). Raw x, y, conf would
+        chase saturated logits that decode to the same box; gradient reaches only ``student``."""
+        anchors = self.anchors.to(student.device)
+        target = decoded_values(teacher.detach(), anchors)
+        return F.mse_loss(decoded_values(student, anchors), target)
+
+
+def decoded_values(output: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
+    """(5, N, A, H, W): sigmoid(t_x), sigmoid(t_y), t_w, t_h, sigmoid(t_conf) of a head tensor
+    (channel layout and activations as ``ajpq.models.region`` decodes them)."""
+    t_x, t_y, t_w, t_h, t_conf = split_output(output, anchors)
+    return torch.stack([torch.sigmoid(t_x), torch.sigmoid(t_y), t_w, t_h, torch.sigmoid(t_conf)])
 
 
 def flip_batch(
