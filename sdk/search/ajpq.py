@@ -36,7 +36,7 @@ from ajpq.search import checkpoint
 from ajpq.search.budget import Budget, SearchConfig
 from ajpq.search.candidates import Candidate, SearchResult
 from ajpq.search.controllers import action_wall, check_feasible, decode_action
-from ajpq.search.cost import CostModel, PolicyCost, cost_model
+from ajpq.search.cost import CostModel, cost_model
 from ajpq.search.env import LayerEnv
 from ajpq.search.hardware import (
     BoardLost,
@@ -45,6 +45,7 @@ from ajpq.search.hardware import (
     hardware_table,
     sweep_graphs,
 )
+from ajpq.search.pareto import budget_share
 from ajpq.search.space import SearchSpace, shadow_graph
 from ajpq.tasks import Task, default_task
 from ajpq.train import evaluate, train
@@ -164,6 +165,7 @@ class Episodes:
             episode,
             reward,
             estimated_fps=fps,
+            budget_use=self.budget.use(cost),
         )
         self.state.candidates.append(candidate)
         self.on_candidate(candidate)
@@ -231,6 +233,7 @@ def make_agent(env: LayerEnv, config: SearchConfig, seed: int) -> Any:
     if config.agent not in AGENTS:
         raise AjpqError(f"unknown agent '{config.agent}'; choose one of {sorted(AGENTS)}")
     layers = len(env.space.specs)
+    size = env.action_space.shape[0]  # sparsity + precision, or + each quantile's bits
     agent = AGENTS[config.agent](
         "MlpPolicy",
         env,
@@ -242,7 +245,7 @@ def make_agent(env: LayerEnv, config: SearchConfig, seed: int) -> Any:
         gamma=1.0,
         train_freq=(1, "episode"),
         gradient_steps=-1,
-        action_noise=NormalActionNoise(np.zeros(2), config.noise_sigma * np.ones(2)),
+        action_noise=NormalActionNoise(np.zeros(size), config.noise_sigma * np.ones(size)),
         policy_kwargs={"net_arch": [300, 300]},
         seed=seed,
         device="cpu",
@@ -314,7 +317,7 @@ def search(
     setup = episode_setup(budget, config, cost, train, val, seed, out, task)
     setup["hardware"] = hardware
     runner = Episodes(model, space, setup)
-    env = LayerEnv(space, runner.finish)
+    env = LayerEnv(space, runner.finish, config)
     key = fingerprint(
         budget=asdict(budget), config=asdict(config), backend=backend, board=board, seed=seed,
         task=type(task).__name__, normalization=input_normalization,
@@ -370,13 +373,7 @@ def run_episodes(
         def update(candidate: Candidate) -> None:
             assert runner.state is not None
             best = max(c.accuracy for c in runner.state.candidates)
-            shares = runner.budget.use(
-                PolicyCost(
-                    candidate.weight_bytes, candidate.bops, candidate.estimated_latency,
-                    candidate.estimated_fps if candidate.estimated_fps is not None else math.nan,
-                )
-            )  # fmt: skip
-            use = " ".join(f"{k} {100 * v:.0f}%" for k, v in shares.items()) or "free"
+            use = budget_share(candidate) if candidate.budget_use else "free"
             bar.update(task, advance=1, reward=f"{candidate.reward:+.4f}", best=f"{best:.4f}")
             bar.update(task, use=use)
 

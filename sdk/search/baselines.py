@@ -148,6 +148,7 @@ def baselines(
                 feasible,
                 stored,
                 cost.fps,
+                budget.use(cost),
             )  # fmt: skip
         )
     (out / "baselines.json").write_text(json.dumps([c.to_dict() for c in found], indent=1))

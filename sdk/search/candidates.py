@@ -24,6 +24,7 @@ class Candidate:
     feasible: bool = True  # False for a baseline that cannot meet the budget
     stored_bytes: int | None = None  # weight bytes as the backend stores them (mcu: Huffman)
     estimated_fps: float | None = None  # inferences per second, the backend's estimate
+    budget_use: dict[str, float] = field(default_factory=dict)  # Budget.use: 1.0 = at the limit
 
     def to_dict(self) -> dict[str, Any]:
         raw = asdict(self)

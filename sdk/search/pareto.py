@@ -91,13 +91,22 @@ def pareto_plot(
     return out
 
 
+def budget_share(candidate: Candidate) -> str:
+    """The candidate's largest share of a limited resource and which one ("-": none limited)."""
+    if not candidate.budget_use:
+        return "-"
+    resource, share = max(candidate.budget_use.items(), key=lambda item: item[1])
+    return f"{100 * share:.0f}% {resource}"
+
+
 def report_table(
     candidates: Sequence[Candidate], baselines: Sequence[Candidate], metric: str = "mean IoU"
 ) -> Table:
     """One row per baseline, then per search candidate (best accuracy first); ``metric`` is
     the task's metric name (``SearchResult.metric``)."""
     table = Table(title="search vs baselines")
-    for column in ("name", metric, "weight B", "stored B", "BOPs", "latency", "fits"):
+    columns = ("name", metric, "weight B", "stored B", "BOPs", "latency", "budget", "fits")
+    for column in columns:
         table.add_column(column, justify="left" if column == "name" else "right")
     ranked = sorted(candidates, key=lambda c: -c.accuracy)
     for candidate in [*baselines, *ranked]:
@@ -109,6 +118,7 @@ def report_table(
             "-" if candidate.stored_bytes is None else f"{candidate.stored_bytes:,}",
             f"{candidate.bops:,}",
             f"{seconds * 1e3:.3f} ms {'(measured)' if measured else '(est.)'}",
+            budget_share(candidate),
             "yes" if candidate.feasible else "no",
         )
     return table
