@@ -186,6 +186,15 @@ class Episodes:
         return record.measured_latency
 
     def fine_tune(self, qmodel: QuantModel) -> float:
+        """The reward's metric: the QAT fine-tune (distilled from the fp32 model when
+        ``config.distill``), scored on the fake-quant floats (``QuantModel.exact``)."""
+        qmodel.exact = False
+        try:
+            return self._fine_tune(qmodel)
+        finally:
+            qmodel.exact = True
+
+    def _fine_tune(self, qmodel: QuantModel) -> float:
         result = train(
             qmodel,
             self.train_data,
@@ -195,6 +204,8 @@ class Episodes:
             seed=self.seed,
             progress=False,
             task=self.task,
+            teacher=self.model if self.config.distill > 0 else None,
+            distill=self.config.distill,
         )
         return float(result.metric)
 
