@@ -1,152 +1,219 @@
-"""AJPQ search of Skynet vs the five baselines at one budget; prints JSON.
+"""AJPQ (learned channel controller and fixed ladder) vs the five baselines at one budget, each
+scored after the same final fine-tune; prints JSON.
 
-    python bench/search_skynet.py                         # width 0.5, 160x320 (issue 5 goal)
-    python bench/search_skynet.py --width-mult 0.125 --input-size 32 64 --n-train 64 \
-        --n-val 32 --epochs 1 --episodes 2 --train-images 64 --val-images 32   # smoke run
+    python bench/search_skynet.py                   # Skynet 0.5, 160x320 (the DAC-SDC size)
+    python bench/search_skynet.py --width-mult 0.125 --input-size 32 64 --n-train 96 \
+        --n-val 32 --epochs 1 --episodes 2 --train-images 32 --val-images 16 \
+        --final-images 32 --tau-policies 3                            # smoke run
 
-Goal: AJPQ within 1 point of fp32 mean IoU at >= 12x smaller weights than fp32 (the default
-budget is fp32 bytes / 12), smaller than every baseline at equal IoU, search <= 20 minutes.
-For AJPQ's best and each baseline the JSON has the mean IoU after the same short QAT
-fine-tune, weight bytes, compression vs fp32, BOPs and instructions per inference measured on
-the emulated board (QEMU -icount; ``qemu-mps2-an386-4m`` holds 160x320 activations). The
-fp32 model and the data are cached in ``--out/cache``; the Pareto plot goes to ``--out``.
+The fp32 reference comes from ``skynet_reference.py`` (trained until its val IoU plateaus,
+cached in ``~/.cache/ajpq/bench``; its training time is reported apart). The budget is fp32
+bytes / 12. Both searches (same seed, same episodes, same proxy) score each policy by the
+reward proxy: a ``--qat-epochs`` QAT fine-tune on ``--train-images`` distilled from the fp32
+model, mean IoU on ``--val-images`` held-out scenes (another seed, not the final val set).
+Then every method's policy, and more search candidates up to ``--tau-policies``, get the same
+final fine-tune (``--final-images`` x ``--final-epochs``, distilled) and are scored on all
+``--n-val`` val images by the exact integer model (bit-exact with the deployed graph);
+Kendall's tau between proxy and final IoU says whether the proxy ranks like the real thing.
+Each method's graph is run once on the emulated board (QEMU -icount instructions).
+
+Goals: AJPQ >= 12x smaller than fp32 at <= 1 point IoU below it, smaller than every baseline
+within 1 point, search <= 20 minutes, tau >= 0.6. A missed goal is printed in ``missed``.
 """
 
 import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from scipy.stats import kendalltau
+from skynet_reference import add_arguments, plateau, recipe_of, reference_data, reference_model
 
 import ajpq
 from ajpq.data import Dataset, aerial
-from ajpq.graph.lower import lower
-from ajpq.models.checkpoint import load_model, save_model
-from ajpq.quant.quantize import quantize
 from ajpq.search import Budget, Candidate, SearchConfig, baselines, pareto_plot, search
 from ajpq.search.hardware import HardwareLoop
+
+GOAL_COMPRESSION, GOAL_POINTS, GOAL_SEARCH_SECONDS, GOAL_TAU = 12.0, 1.0, 1200.0, 0.6
+CONTROLLERS = {"ajpq": "learned", "ajpq-ladder": "ladder"}
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--width-mult", type=float, default=0.5)
-    parser.add_argument("--input-size", type=int, nargs=2, default=[160, 320])
-    parser.add_argument("--n-train", type=int, default=2000)
-    parser.add_argument("--n-val", type=int, default=300)
-    parser.add_argument("--epochs", type=int, default=6, help="fp32 training epochs")
-    parser.add_argument("--train-max-seconds", type=float, default=1800.0)
-    parser.add_argument("--episodes", type=int, default=16)
-    parser.add_argument("--compression", type=float, default=12.0, help="budget: fp32 bytes / x")
-    parser.add_argument("--train-images", type=int, default=400, help="QAT subset per episode")
-    parser.add_argument("--val-images", type=int, default=200, help="reward subset")
-    parser.add_argument("--qat-seconds", type=float, default=60.0)
+    add_arguments(parser)
+    parser.add_argument("--episodes", type=int, default=16, help="per search")
+    parser.add_argument("--compression", type=float, default=GOAL_COMPRESSION)
+    parser.add_argument("--train-images", type=int, default=400, help="proxy QAT images")
+    parser.add_argument("--val-images", type=int, default=200, help="proxy reward images")
+    parser.add_argument("--qat-epochs", type=int, default=SearchConfig.qat_epochs)
+    parser.add_argument("--qat-lr", type=float, default=SearchConfig.qat_lr)
+    parser.add_argument("--distill", type=float, default=1.0, help="0: no distillation")
+    parser.add_argument("--final-images", type=int, default=1000, help="final fine-tune images")
+    parser.add_argument("--final-epochs", type=int, default=1)
+    parser.add_argument("--tau-policies", type=int, default=10)
     parser.add_argument("--board", default="qemu-mps2-an386-4m")
     parser.add_argument("--out", type=Path, default=Path("build/bench-search"))
-    parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
 
-def fp32_model(arguments: argparse.Namespace, data: tuple[Dataset, Dataset]) -> tuple[Any, dict]:
-    h, w = arguments.input_size
-    key = f"w{arguments.width_mult}-{h}x{w}-n{arguments.n_train}-e{arguments.epochs}"
-    path = arguments.out / "cache" / f"skynet-fp32-{key}.pt"
-    if path.exists():
-        model, extra = load_model(path)
-        return model.eval(), extra
-    torch.manual_seed(arguments.seed)
-    model = ajpq.models.skynet(arguments.width_mult, (h, w))
-    result = ajpq.train(
-        model, *data, epochs=arguments.epochs, seed=arguments.seed, progress=True,
-        max_seconds=arguments.train_max_seconds,
+def proxy_config(arguments: argparse.Namespace, controller: str) -> SearchConfig:
+    return SearchConfig(
+        warmup_episodes=max(1, arguments.episodes // 2),
+        train_images=arguments.train_images,
+        val_images=arguments.val_images,
+        qat_epochs=arguments.qat_epochs,
+        qat_lr=arguments.qat_lr,
+        distill=arguments.distill,
+        channel_controller=controller,
+    )
+
+
+def final_score(
+    model: torch.nn.Module, policy: ajpq.Policy, data: tuple[Dataset, Dataset],
+    arguments: argparse.Namespace, distill: float,
+) -> tuple[float, Any]:  # fmt: skip
+    """The final fine-tune every method gets, then the exact integer model's IoU on all val."""
+    train, val = data
+    qmodel = ajpq.quantize(model, policy)
+    images = train.subset(np.arange(min(len(train), arguments.final_images)))
+    ajpq.train(
+        qmodel, images, val.subset(np.arange(0)),
+        epochs=arguments.final_epochs, lr=arguments.qat_lr, seed=arguments.seed, progress=False,
+        teacher=model if distill > 0 else None, distill=distill,
     )  # fmt: skip
-    extra = {"mean_iou": result.metric, "seconds": result.seconds, "epochs": result.epochs_run}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_model(model, path, **extra)
-    return model.eval(), extra
+    qmodel.eval()
+    return ajpq.evaluate(qmodel, val), qmodel
 
 
-def row(candidate: Candidate, fp32_bytes: int, instructions: int) -> dict[str, Any]:
+def tau_policies(found: list[Candidate], chosen: list[Candidate], count: int) -> list[Candidate]:
+    """``chosen`` plus search candidates spread evenly over the proxy's range, ``count`` in
+    all (distinct policies)."""
+    seen = {json.dumps(c.to_dict()["policy"], sort_keys=True) for c in chosen}
+    pool = []
+    for candidate in sorted(found, key=lambda c: c.accuracy):
+        key = json.dumps(candidate.to_dict()["policy"], sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            pool.append(candidate)
+    extra = max(0, count - len(chosen))
+    picks = np.unique(np.linspace(0, len(pool) - 1, extra).round().astype(int)) if pool else []
+    return chosen + [pool[i] for i in picks]
+
+
+def method_row(
+    candidate: Candidate, iou: float, qmodel: Any, fp32_bytes: int, loop: HardwareLoop
+) -> dict[str, Any]:
+    graph = ajpq.lower(qmodel)
+    record = loop.measure(graph, "benchmark", candidate.name, None, refit=False)
     return {
-        "mean_iou": round(candidate.accuracy, 4),
+        "mean_iou": round(iou, 4),
+        "proxy_mean_iou": round(candidate.accuracy, 4),
         "weight_bytes": candidate.weight_bytes,
         "compression_vs_fp32": round(fp32_bytes / candidate.weight_bytes, 2),
+        "budget_use": round(max(candidate.budget_use.values(), default=0.0), 4),
         "bops": candidate.bops,
-        "qemu_instructions": instructions,
+        "qemu_instructions": None if record is None else record.measured,
         "feasible": candidate.feasible,
     }
+
+
+def goals(fp32_iou: float, rows: dict[str, dict], seconds: float, tau: float) -> dict[str, Any]:
+    best = rows["ajpq"]
+    below = 100 * (fp32_iou - best["mean_iou"])
+    close = [
+        name for name, row in rows.items()
+        if not name.startswith("ajpq") and 100 * (fp32_iou - row["mean_iou"]) <= GOAL_POINTS
+        and row["weight_bytes"] <= best["weight_bytes"]
+    ]  # fmt: skip
+    checks = {
+        f"AJPQ >= {GOAL_COMPRESSION:g}x smaller than fp32 (is {best['compression_vs_fp32']}x)": (
+            best["compression_vs_fp32"] >= GOAL_COMPRESSION
+        ),
+        f"AJPQ <= 1 point IoU below fp32 (is {below:.2f})": below <= GOAL_POINTS,
+        f"no baseline within 1 point is as small as AJPQ (these are: {close})": not close,
+        f"search <= 20 minutes (took {seconds / 60:.1f})": seconds <= GOAL_SEARCH_SECONDS,
+        f"Kendall tau >= {GOAL_TAU} (is {tau:.3f})": tau >= GOAL_TAU,
+    }
+    return {"goals": checks, "missed": [goal for goal, met in checks.items() if not met]}
 
 
 def main(argv: list[str]) -> dict[str, Any]:
     arguments = parse_arguments(argv)
     began = time.monotonic()
-    size = (arguments.input_size[0], arguments.input_size[1])
-    data = aerial(arguments.n_train, arguments.n_val, input_size=size, seed=arguments.seed)
-    model, trained = fp32_model(arguments, data)
-    int8 = lower(quantize(model, ajpq.Policy.uniform(model, 8, 8)))
-    fp32_bytes = 4 * int8.summary()["params"]  # as the demo counts it
-    budget = Budget(weight_bytes=int(fp32_bytes / arguments.compression))
-    config = SearchConfig(
-        warmup_episodes=max(1, arguments.episodes // 2),
-        train_images=arguments.train_images,
-        val_images=arguments.val_images,
-        qat_seconds=arguments.qat_seconds,
-        calibrate=True,
+    recipe = recipe_of(arguments)
+    cache = arguments.cache.expanduser()
+    data = reference_data(recipe, cache)
+    model, trained = reference_model(recipe, data, cache)
+    held_out = aerial(0, arguments.val_images, recipe.input_size, recipe.seed + 1)[1]
+    proxy_data = (data[0], held_out)  # the reward never sees the final val images
+    fp32_bytes = (
+        4 * ajpq.lower(ajpq.quantize(model, ajpq.Policy.uniform(model))).summary()["params"]
     )
-    started = time.monotonic()
-    result = search(
-        model, *data, board=arguments.board, budget=budget, episodes=arguments.episodes,
-        out_dir=arguments.out / "search", seed=arguments.seed, config=config,
-    )  # fmt: skip
-    search_seconds = time.monotonic() - started
-    started = time.monotonic()
+    budget = Budget(weight_bytes=int(fp32_bytes / arguments.compression))
+    found: dict[str, Candidate] = {}
+    searched: list[Candidate] = []
+    seconds: dict[str, float] = {}
+    for name, controller in CONTROLLERS.items():
+        started = time.monotonic()
+        result = search(
+            model, *proxy_data, budget=budget, episodes=arguments.episodes,
+            out_dir=arguments.out / f"search-{controller}", seed=arguments.seed,
+            config=proxy_config(arguments, controller),
+        )  # fmt: skip
+        seconds[name] = time.monotonic() - started
+        found[name] = replace(result.best, name=name)
+        searched += result.candidates if controller == "learned" else []
     others = baselines(
-        model, *data, budget, board=arguments.board, config=config,
-        out_dir=arguments.out / "baselines", seed=arguments.seed, calibration=result.calibration,
+        model, *proxy_data, budget, board=arguments.board,
+        config=proxy_config(arguments, "learned"), out_dir=arguments.out / "baselines",
+        seed=arguments.seed,
     )  # fmt: skip
-    baseline_seconds = time.monotonic() - started
+    found.update({c.name: c for c in others})
     loop = HardwareLoop("mcu", arguments.board, arguments.out / "measure", data[1].images[0])
-    best = result.best
-    record = next(r for r in result.hardware if r.episode == best.episode)
-    rows = {"ajpq": row(best, fp32_bytes, record.measured)}
-    for other in others:
-        graph = lower(quantize(model, other.policy).eval())
-        record = loop.measure(graph, "benchmark", other.name, None, refit=False)
-        measured = None if record is None else record.measured
-        rows[other.name] = row(other, fp32_bytes, measured)
-    pareto_plot(result.candidates, others, arguments.out / "pareto.png")
-    candidates = [r for r in result.hardware if r.kind == "candidate"]
+    rows, proxy, final = {}, [], []
+    for candidate in tau_policies(searched, list(found.values()), arguments.tau_policies):
+        iou, qmodel = final_score(model, candidate.policy, data, arguments, arguments.distill)
+        proxy.append(candidate.accuracy)
+        final.append(iou)
+        if candidate.name:
+            rows[candidate.name] = method_row(candidate, iou, qmodel, fp32_bytes, loop)
+    undistilled = final_score(model, found["ajpq"].policy, data, arguments, 0.0)[0]
+    tau = float(kendalltau(proxy, final).statistic)
+    pareto_plot(searched, others, arguments.out / "pareto.png")
+    fp32_iou = float(trained["mean_iou"])
+    episode_seconds = seconds["ajpq"] / max(1, arguments.episodes)
     return {
-        "model": {"width_mult": arguments.width_mult, "input_size": list(size)},
+        "model": {"width_mult": recipe.width_mult, "input_size": list(recipe.input_size)},
         "fp32": {
-            "mean_iou": round(float(trained["mean_iou"]), 4),
+            "mean_iou": round(fp32_iou, 4),
+            "val_images": len(data[1]),
             "weight_bytes": fp32_bytes,
-            "train_seconds": round(float(trained["seconds"]), 1),
-            "epochs": trained["epochs"],
+            "val_curve": trained["val_curve"],
+            "loss_curve": trained["loss_curve"],
+            "plateaued": plateau(trained["val_curve"]),
+            "train_seconds": trained["train_seconds"],
         },
         "budget_weight_bytes": budget.weight_bytes,
         "episodes": arguments.episodes,
         "rows": rows,
-        "latency_estimate_error": [
-            {
-                "episode": r.episode,
-                "estimated": round(r.estimated),
-                "measured": r.measured,
-                "error": round(r.error, 4),
-            }
-            for r in candidates
-        ],  # fmt: skip
-        "goal_iou_within_1_point": (float(trained["mean_iou"]) - best.accuracy) * 100 <= 1.0,
-        "goal_12x_smaller": fp32_bytes / best.weight_bytes >= 12.0,
-        "baselines_no_larger_and_no_worse": [
-            o.name
-            for o in others
-            if o.weight_bytes <= best.weight_bytes and o.accuracy >= best.accuracy
-        ],  # fmt: skip
-        "search_seconds": round(search_seconds, 1),
-        "baselines_seconds": round(baseline_seconds, 1),
+        "distillation": {
+            "ajpq_final_mean_iou_with": rows["ajpq"]["mean_iou"],
+            "ajpq_final_mean_iou_without": round(undistilled, 4),
+        },
+        "reward_proxy": {
+            "kendall_tau": round(tau, 3),
+            "policies": len(proxy),
+            "proxy_mean_iou": [round(p, 4) for p in proxy],
+            "final_mean_iou": [round(f, 4) for f in final],
+            "seconds_per_episode": round(episode_seconds, 1),
+        },
+        "search_seconds": {name: round(s, 1) for name, s in seconds.items()},
+        **goals(fp32_iou, rows, seconds["ajpq"], tau),
         "wall_seconds": round(time.monotonic() - began, 1),
         "pareto_png": str(arguments.out / "pareto.png"),
     }
