@@ -109,7 +109,12 @@ def quantize(
     )
     qmodel = ajpq.quantize(net, chosen, job.calibration, shape, job.normalization)
     if finetune_epochs:
-        ajpq.train(qmodel, job.train, job.val, epochs=finetune_epochs, lr=2e-4, task=job.task)
+        from ajpq.quant.fold_input import fold_input
+
+        teacher = net if job.normalization is None else fold_input(net, *job.normalization)
+        ajpq.train(
+            qmodel, job.train, job.val, epochs=finetune_epochs, task=job.task, teacher=teacher
+        )  # QAT_LR, distilled from the float model
     graph = ajpq.lower(qmodel)
     graph.save(output)
     console.print(f"saved {output}: {graph.summary()['weight_bytes']:,} weight bytes")

@@ -124,7 +124,9 @@ def quantized_row(
 ) -> dict[str, Any]:
     train, val = data
     qmodel = ajpq.quantize(model, policy, calibration=torch.from_numpy(train.images[:32]).float())
-    ajpq.train(qmodel, train, val, epochs=config.finetune_epochs, lr=2e-4, seed=config.seed)
+    ajpq.train(
+        qmodel, train, val, epochs=config.finetune_epochs, seed=config.seed, teacher=model
+    )  # QAT_LR, distilled from the fp32 model
     qmodel.eval()
     graph = ajpq.lower(qmodel)
     graph.save(out_dir / f"{name}.hwg")

@@ -25,7 +25,11 @@ from torch import nn
 
 from ajpq.data.samples import Samples, as_samples
 from ajpq.errors import InvalidData
+from ajpq.quant.quantize import QuantModel
 from ajpq.tasks import Task, default_task
+
+FLOAT_LR = 2e-3  # AdamW, a float model with live BatchNorms
+QAT_LR = 2e-5  # a QuantModel (BN folded): 2e-4 lost IoU where 2e-5 keeps it
 
 
 @dataclass(frozen=True)
@@ -229,14 +233,14 @@ def train(
     val: Any,
     epochs: int = 30,
     batch_size: int = 32,
-    lr: float = 2e-3,
+    lr: float | None = None,
     seed: int = 0,
     progress: bool = True,
     max_seconds: float | None = None,
     task: Task | None = None,
     weight_decay: float = 1e-4,
     teacher: nn.Module | None = None,
-    distill: float = 0.0,
+    distill: float | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``task`` with AdamW + per-step cosine LR (and the task's
     augmentation); report the val metric after each epoch.
@@ -246,10 +250,16 @@ def train(
     model initialisation; the thread count is left as it is. With ``distill`` > 0 each batch's
     loss adds ``distill`` x ``task.distill(outputs, teacher(images))``; the ``teacher`` runs
     in eval mode without gradients, is never trained, and gets its mode back at the end.
+
+    Defaults: ``lr`` is ``FLOAT_LR`` for a float model and ``QAT_LR`` for a ``QuantModel``
+    (its BatchNorms are folded, and at the float rate a fine-tune loses accuracy: see
+    docs/quantization.md); ``distill`` is 1 when a ``teacher`` is given, else 0.
     """
     task = task if task is not None else default_task(model)
     train_data, val_data = as_samples(train), as_samples(val)
     check_training_arguments(train_data, epochs, batch_size)
+    lr = lr if lr is not None else (QAT_LR if isinstance(model, QuantModel) else FLOAT_LR)
+    distill = distill if distill is not None else float(teacher is not None)
     distilling = distillation(model, task, teacher, distill)
     channels_last(model, teacher)
     torch.manual_seed(seed)

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ajpq.errors import AjpqError
+from ajpq.train import QAT_LR
 
 if TYPE_CHECKING:
     from ajpq.search.cost import PolicyCost
@@ -79,8 +80,8 @@ class SearchConfig:
     train_images: int = 2000  # QAT fine-tune subset of ``train`` (the budget is in images)
     val_images: int = 300  # reward subset of ``val``
     qat_epochs: int = 1
-    qat_lr: float = 2e-4
-    distill: float = 0.0  # weight of the fp32 teacher's distillation loss in every QAT fine-tune
+    qat_lr: float = QAT_LR  # BN is folded in QAT: 2e-4 lost IoU (docs/quantization.md)
+    distill: float = 1.0  # weight of the fp32 teacher's distillation loss in every QAT fine-tune
     noise_sigma: float = 0.5
     learning_rate: float = 1e-3
     batch_size: int = 64
