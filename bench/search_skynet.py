@@ -90,6 +90,13 @@ def final_score(
     return ajpq.evaluate(qmodel, val), qmodel
 
 
+def no_fine_tune_score(model: torch.nn.Module, policy: ajpq.Policy, val: Dataset) -> float:
+    """The cheapest proxy, for comparison: the quantized model's IoU without any fine-tune."""
+    qmodel = ajpq.quantize(model, policy)
+    qmodel.exact = False
+    return ajpq.evaluate(qmodel, val)
+
+
 def tau_policies(found: list[Candidate], chosen: list[Candidate], count: int) -> list[Candidate]:
     """``chosen`` plus search candidates spread evenly over the proxy's range, ``count`` in
     all (distinct policies)."""
@@ -175,8 +182,10 @@ def main(argv: list[str]) -> dict[str, Any]:
     )  # fmt: skip
     found.update({c.name: c for c in others})
     loop = HardwareLoop("mcu", arguments.board, arguments.out / "measure", data[1].images[0])
-    rows, proxy, final = {}, [], []
+    rows, proxy, final, untuned = {}, [], [], []
+    started = time.monotonic()
     for candidate in tau_policies(searched, list(found.values()), arguments.tau_policies):
+        untuned.append(no_fine_tune_score(model, candidate.policy, held_out))
         iou, qmodel = final_score(model, candidate.policy, data, arguments, arguments.distill)
         proxy.append(candidate.accuracy)
         final.append(iou)
@@ -184,6 +193,7 @@ def main(argv: list[str]) -> dict[str, Any]:
             rows[candidate.name] = method_row(candidate, iou, qmodel, fp32_bytes, loop)
     undistilled = final_score(model, found["ajpq"].policy, data, arguments, 0.0)[0]
     tau = float(kendalltau(proxy, final).statistic)
+    final_seconds = (time.monotonic() - started) / len(final)  # fine-tune, score, board
     pareto_plot(searched, others, arguments.out / "pareto.png")
     fp32_iou = float(trained["mean_iou"])
     episode_seconds = seconds["ajpq"] / max(1, arguments.episodes)
@@ -211,7 +221,12 @@ def main(argv: list[str]) -> dict[str, Any]:
             "proxy_mean_iou": [round(p, 4) for p in proxy],
             "final_mean_iou": [round(f, 4) for f in final],
             "seconds_per_episode": round(episode_seconds, 1),
+            "no_fine_tune": {
+                "kendall_tau": round(float(kendalltau(untuned, final).statistic), 3),
+                "proxy_mean_iou": [round(u, 4) for u in untuned],
+            },
         },
+        "final_seconds_per_policy": round(final_seconds, 1),
         "search_seconds": {name: round(s, 1) for name, s in seconds.items()},
         **goals(fp32_iou, rows, seconds["ajpq"], tau),
         "wall_seconds": round(time.monotonic() - began, 1),
