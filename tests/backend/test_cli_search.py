@@ -29,7 +29,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixture
     return path
 
 
-SMALL = ("--n-train", "32", "--n-val", "16", "--train-images", "32", "--qat-seconds", "10")
+SMALL = ("--n-train", "32", "--n-val", "16", "--train-images", "32")
 
 
 def test_search_with_baselines_and_the_board_in_the_loop(checkpoint: Path, tmp_path: Path) -> None:
