@@ -35,7 +35,7 @@ OLD_QAT_LR = 2e-4  # the QAT learning rate before issue 13
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
-    parser.add_argument("--finetune-images", type=int, default=1000)
+    parser.add_argument("--finetune-images", type=int, default=500)
     parser.add_argument("--finetune-epochs", type=int, default=1)
     parser.add_argument("--qat-lr", type=float, default=SearchConfig.qat_lr)
     parser.add_argument("--distill", type=float, default=1.0)
