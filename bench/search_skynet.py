@@ -13,7 +13,7 @@ reward proxy: a ``--qat-epochs`` QAT fine-tune on ``--train-images`` distilled f
 model, mean IoU on ``--val-images`` held-out scenes (another seed, not the final val set).
 Then every method's policy, and more search candidates up to ``--tau-policies``, get the same
 final fine-tune (``--final-images`` x ``--final-epochs``, distilled) and are scored on all
-``--n-val`` val images by the exact integer model (bit-exact with the deployed graph);
+``--n-val`` val images (fake-quant floats, equal to the deployed integers up to rare ties);
 Kendall's tau between proxy and final IoU says whether the proxy ranks like the real thing.
 Each method's graph is run once on the emulated board (QEMU -icount instructions).
 
@@ -77,7 +77,8 @@ def final_score(
     model: torch.nn.Module, policy: ajpq.Policy, data: tuple[Dataset, Dataset],
     arguments: argparse.Namespace, distill: float,
 ) -> tuple[float, Any]:  # fmt: skip
-    """The final fine-tune every method gets, then the exact integer model's IoU on all val."""
+    """The final fine-tune every method gets, then its IoU on all val, read from the
+    fake-quant floats (~3x faster than the exact integers they equal up to rare ties)."""
     train, val = data
     qmodel = ajpq.quantize(model, policy)
     images = train.subset(np.arange(min(len(train), arguments.final_images)))
@@ -86,8 +87,10 @@ def final_score(
         epochs=arguments.final_epochs, lr=arguments.qat_lr, seed=arguments.seed, progress=False,
         teacher=model if distill > 0 else None, distill=distill,
     )  # fmt: skip
-    qmodel.eval()
-    return ajpq.evaluate(qmodel, val), qmodel
+    qmodel.eval().exact = False
+    iou = ajpq.evaluate(qmodel, val)
+    qmodel.exact = True
+    return iou, qmodel
 
 
 def no_fine_tune_score(model: torch.nn.Module, policy: ajpq.Policy, val: Dataset) -> float:
