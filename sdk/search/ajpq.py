@@ -195,6 +195,8 @@ class Episodes:
             qmodel.exact = True
 
     def _fine_tune(self, qmodel: QuantModel) -> float:
+        if self.config.qat_epochs == 0:  # the quantized model as it is: ranks like the
+            return evaluate(qmodel, self.val_data, self.task)  # fine-tuned (docs/search.md)
         result = train(
             qmodel,
             self.train_data,

@@ -79,7 +79,7 @@ class SearchConfig:
     reward_scale: float = 0.1  # HAQ: reward = 0.1 x (accuracy - float accuracy)
     train_images: int = 2000  # QAT fine-tune subset of ``train`` (the budget is in images)
     val_images: int = 300  # reward subset of ``val``
-    qat_epochs: int = 1
+    qat_epochs: int = 1  # 0: no fine-tune, the reward reads the quantized model as it is
     qat_lr: float = QAT_LR  # BN is folded in QAT: 2e-4 lost IoU (docs/quantization.md)
     distill: float = 1.0  # weight of the fp32 teacher's distillation loss in every QAT fine-tune
     noise_sigma: float = 0.5

@@ -23,11 +23,13 @@ def model() -> torch.nn.Module:
     return ajpq.models.skynet(0.125, SIZE).eval()
 
 
-def reward(model: torch.nn.Module, seed: int, out: Path) -> tuple[float, dict]:
+def reward(
+    model: torch.nn.Module, seed: int, out: Path, config: SearchConfig = CONFIG
+) -> tuple[float, dict]:
     train, val = ajpq.data.aerial(48, 16, input_size=SIZE)
     cost = cost_model("mcu", "qemu-mps2-an386")
     task = ajpq.tasks.Detection(model.anchors)
-    setup = episode_setup(Budget(), CONFIG, cost, train, val, seed, out, task)
+    setup = episode_setup(Budget(), config, cost, train, val, seed, out, task)
     runner = Episodes(model, SearchSpace.of(model), setup)
     qmodel = ajpq.quantize(model, ajpq.Policy.from_sparsity(model, 0.3, bits=[6, 4]))
     metric = runner.fine_tune(qmodel)
@@ -55,3 +57,13 @@ def test_another_seed_gives_other_weights(model, tmp_path: Path) -> None:
     _, weights = reward(model, 0, tmp_path)
     _, other = reward(model, 1, tmp_path)
     assert not all(torch.equal(weights[k], other[k]) for k in weights)
+
+
+def test_zero_qat_epochs_scores_the_quantized_model_untouched(model, tmp_path: Path) -> None:
+    config = SearchConfig(train_images=48, val_images=16, qat_epochs=0)
+    metric, weights = reward(model, 0, tmp_path, config)
+    qmodel = ajpq.quantize(model, ajpq.Policy.from_sparsity(model, 0.3, bits=[6, 4]))
+    assert all(torch.equal(weights[k], v) for k, v in qmodel.state_dict().items())
+    qmodel.exact = False
+    val = ajpq.data.aerial(48, 16, input_size=SIZE)[1]
+    assert metric == ajpq.evaluate(qmodel, val)
