@@ -102,9 +102,7 @@ def graph_iou(
 ) -> float:
     """Mean IoU of the boxes decoded from the golden executor's integer outputs."""
     outputs = np.concatenate([graph.run(images[i : i + 64]) for i in range(0, len(images), 64)])
-    real = outputs * graph.output_scale.reshape(1, -1, 1, 1)
-    predicted = decode(torch.from_numpy(real).float(), anchors).numpy()
-    return mean_iou(predicted, boxes)
+    return mean_iou(boxes_from_outputs(graph, outputs, anchors), boxes)
 
 
 def brevitas_mismatches(qmodel: ajpq.QuantModel, graph: HwGraph, images: np.ndarray) -> int:

@@ -145,8 +145,11 @@ def region_loss(
 
 
 def decode(output: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
-    """Normalized x0y0x1y1 boxes (N, 4), clipped to [0, 1], of each image's most confident box."""
-    t_x, t_y, t_w, t_h, t_conf = split_output(output, anchors)
+    """Normalized x0y0x1y1 boxes (N, 4), clipped to [0, 1], of each image's most confident box.
+
+    The output is made contiguous first: torch's exp/sigmoid kernels round differently on
+    strided tensors, and the same integers must always decode to the same boxes."""
+    t_x, t_y, t_w, t_h, t_conf = split_output(output.contiguous(), anchors)
     n, _, height, width = t_x.shape
     predicted = grid_boxes(t_x, t_y, t_w, t_h, anchors.to(output)).reshape(n, -1, 4)
     best = t_conf.reshape(n, -1).argmax(dim=1)

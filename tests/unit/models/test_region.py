@@ -52,6 +52,16 @@ def test_decode_clips_and_picks_the_most_confident_anchor() -> None:
     torch.testing.assert_close(decoded[0], torch.tensor(expected_0), atol=1e-6, rtol=0)
 
 
+def test_decode_gives_the_same_boxes_whatever_the_memory_layout() -> None:
+    # the golden executor hands back NHWC memory seen as NCHW; the board's outputs are
+    # contiguous: the same integers must decode to bit-identical boxes
+    torch.manual_seed(0)
+    nhwc = torch.randn(256, 5, 10, 10) * 4
+    strided = nhwc.permute(0, 3, 1, 2)
+    assert not strided.is_contiguous()
+    assert torch.equal(decode(strided, ANCHORS), decode(strided.contiguous(), ANCHORS))
+
+
 def test_exact_encoding_has_lower_loss_than_random_output() -> None:
     box = [0.30, 0.20, 0.55, 0.90]
     exact = region_loss(encode(box, anchor=0, confident=12.0), torch.tensor([box]), ANCHORS)
