@@ -117,6 +117,28 @@ def test_imports_are_declared_dependencies() -> None:
     assert missing == {}, f"imported but not declared in pyproject.toml: {missing}"
 
 
+def test_every_pin_of_the_constraints_file_is_what_is_installed() -> None:
+    """make setup installs every extra (the board farm's Ray included) with ``-c
+    constraints.txt``: had an extra needed another version of a pinned package, pip would have
+    refused, or this finds the drift."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    drift = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        pin = line.split("#")[0].strip()
+        if not pin:
+            continue
+        name, pinned = pin.split("==")
+        try:
+            installed = version(name).split("+")[0]  # torch 2.13.0+cpu is the 2.13.0 pin
+        except PackageNotFoundError:
+            installed = None
+        if installed != pinned:
+            drift[name] = (pinned, installed)
+    assert drift == {}, f"installed versions differ from constraints.txt: {drift}"
+    assert "ray" in requirement_names(PYPROJECT["project"]["optional-dependencies"]["ray"])
+
+
 def tracked_copy(destination: Path) -> Path:
     """What a clone of the next commit holds: tracked files and untracked ones git keeps."""
     listing = subprocess.run(
