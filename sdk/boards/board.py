@@ -70,7 +70,7 @@ class Board:
         """The serial URL a session uses (socket://127.0.0.1:PORT on QEMU)."""
         if self.qemu is not None:
             return self.qemu.url
-        return self.port or find_serial_port(self.spec)
+        return self.port or find_serial_port(self.spec, self.probe)
 
     def open(self, run_timeout_s: float = 60.0) -> Session:
         """A Session with the flashed firmware; ``run_timeout_s`` bounds one RUN request
@@ -114,12 +114,18 @@ class Board:
         self.close()
 
 
-def find_serial_port(spec: BoardSpec) -> str:
-    """The serial device of a connected board, by its USB VID:PID."""
+def find_serial_port(spec: BoardSpec, serial_number: str | None = None) -> str:
+    """The serial device of a connected board: the one with ``serial_number`` (its probe's
+    USB serial number, when several such boards share a host), else the first with the board
+    file's USB VID:PID."""
     from serial.tools import list_ports
 
     wanted = spec.serial.get("usb_vid_pid", "").lower()
-    for port in list_ports.comports():
+    ports = list(list_ports.comports())
+    for port in ports:
+        if serial_number and (port.serial_number or "").lower() == serial_number.lower():
+            return port.device
+    for port in ports:
         if port.vid is not None and f"{port.vid:04x}:{port.pid:04x}" == wanted:
             return port.device
     raise BoardError(

@@ -8,9 +8,6 @@ top-1 for classification). Checkpointed after every episode.
 import copy
 import hashlib
 import json
-import math
-import os
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -23,6 +20,7 @@ from stable_baselines3 import DDPG, TD3
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.noise import NormalActionNoise
+from stable_baselines3.common.vec_env import VecEnv
 from torch import nn
 
 from ajpq.data.samples import Normalization, Samples, as_samples
@@ -30,14 +28,14 @@ from ajpq.errors import AjpqError
 from ajpq.graph.hwgraph import HwGraph
 from ajpq.graph.lower import lower
 from ajpq.quant.fold_input import fold_input
-from ajpq.quant.policy import Policy
-from ajpq.quant.quantize import QuantModel, quantize
+from ajpq.quant.quantize import quantize
 from ajpq.search import checkpoint
 from ajpq.search.budget import Budget, SearchConfig
 from ajpq.search.candidates import Candidate, SearchResult
-from ajpq.search.controllers import action_wall, check_feasible, decode_action
+from ajpq.search.controllers import check_feasible
 from ajpq.search.cost import CostModel, cost_model
 from ajpq.search.env import LayerEnv
+from ajpq.search.episodes import BEST_QMODEL, Episodes
 from ajpq.search.hardware import (
     BoardLost,
     HardwareLoop,
@@ -46,13 +44,11 @@ from ajpq.search.hardware import (
     sweep_graphs,
 )
 from ajpq.search.pareto import budget_share
-from ajpq.search.space import SearchSpace, shadow_graph
+from ajpq.search.space import SearchSpace
 from ajpq.tasks import Task, default_task
-from ajpq.train import evaluate, train
+from ajpq.train import evaluate
 
 AGENTS = {"ddpg": DDPG, "td3": TD3}
-BEST_QMODEL = "best_qmodel.pt"
-Objective = Callable[[Policy], float]  # a policy's accuracy, in place of the QAT fine-tune
 
 
 def hardware_loop(
@@ -110,116 +106,6 @@ def fingerprint(**settings: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-class Episodes:
-    """Turns an episode's raw actions into a scored Candidate and keeps the records.
-
-    ``objective`` (tests only) scores a policy instead of quantizing and fine-tuning it.
-    """
-
-    def __init__(
-        self,
-        model: nn.Module,
-        space: SearchSpace,
-        setup: dict[str, Any],
-        objective: Objective | None = None,
-    ) -> None:
-        self.model, self.space = model, space
-        self.budget: Budget = setup["budget"]
-        self.config: SearchConfig = setup["config"]
-        self.cost: CostModel = setup["cost"]
-        self.train_data, self.val_data = setup["train"], setup["val"]
-        self.task: Task = setup["task"]
-        self.seed, self.out_dir = setup["seed"], setup["out_dir"]
-        self.hardware: HardwareLoop | None = setup.get("hardware")
-        self.state: checkpoint.SearchState | None = None
-        self.on_candidate = lambda candidate: None
-        self.objective = objective
-
-    def finish(self, raw_actions: list[np.ndarray]) -> float:
-        assert self.state is not None
-        names = self.space.names
-        decoded = {
-            n: decode_action(a, self.config) for n, a in zip(names, raw_actions, strict=True)
-        }
-        _, policy, cost = action_wall(self.space, decoded, self.budget, self.config, self.cost)
-        latency, fps = cost.latency, cost.fps
-        if math.isnan(latency):
-            estimate = self.cost(shadow_graph(self.space, policy))
-            latency, fps = estimate.latency_s, estimate.fps
-        qmodel = None if self.objective is not None else quantize(self.model, policy)
-        accuracy = self.fine_tune(qmodel) if qmodel is not None else self.objective(policy)
-        reward = self.config.reward_scale * (accuracy - self.state.base_accuracy)
-        best = max((c.accuracy for c in self.state.candidates), default=-math.inf)
-        episode = self.state.episodes_done
-        measured = None
-        if accuracy > best and qmodel is not None:
-            save_best(qmodel, episode, self.out_dir)
-            measured = self.measure(qmodel, episode)
-        candidate = Candidate(
-            policy,
-            accuracy,
-            cost.weight_bytes,
-            cost.bops,
-            latency,
-            measured,
-            episode,
-            reward,
-            estimated_fps=fps,
-            budget_use=self.budget.use(cost),
-        )
-        self.state.candidates.append(candidate)
-        self.on_candidate(candidate)
-        return reward
-
-    def measure(self, qmodel: QuantModel, episode: int) -> float | None:
-        """A new best candidate on the backend's reference (when it is in the loop): seconds
-        (under QEMU an instruction-count proxy); the calibration is re-fitted with it."""
-        if self.hardware is None:
-            return None
-        assert self.state is not None
-        record = self.hardware.measure(
-            lower(qmodel.eval()), "candidate", f"episode-{episode}", episode
-        )
-        if record is None:  # the reference could not build it (over the board's budget)
-            return None
-        self.state.hardware.append(record)
-        return record.measured_latency
-
-    def fine_tune(self, qmodel: QuantModel) -> float:
-        """The reward's metric: the QAT fine-tune (distilled from the fp32 model when
-        ``config.distill``), scored on the fake-quant floats (``QuantModel.exact``)."""
-        qmodel.exact = False
-        try:
-            return self._fine_tune(qmodel)
-        finally:
-            qmodel.exact = True
-
-    def _fine_tune(self, qmodel: QuantModel) -> float:
-        if self.config.qat_epochs == 0:  # the quantized model as it is: ranks like the
-            return evaluate(qmodel, self.val_data, self.task)  # fine-tuned (docs/search.md)
-        result = train(
-            qmodel,
-            self.train_data,
-            self.val_data,
-            epochs=self.config.qat_epochs,
-            lr=self.config.qat_lr,
-            seed=self.seed,
-            progress=False,
-            task=self.task,
-            teacher=self.model if self.config.distill > 0 else None,
-            distill=self.config.distill,
-        )
-        return float(result.metric)
-
-
-def save_best(qmodel: QuantModel, episode: int, out_dir: Path) -> None:
-    """Atomically, and tagged with its episode: a kill mid-save leaves the old file whole, and
-    a resumed search ignores the weights of an episode the kill lost."""
-    temporary = out_dir / (BEST_QMODEL + ".tmp")
-    torch.save({"episode": episode, "state_dict": qmodel.state_dict()}, temporary)
-    os.replace(temporary, out_dir / BEST_QMODEL)
-
-
 class CheckpointAfterEpisode(BaseCallback):
     """Saves at the start of each rollout (= after the previous episode and its training)."""
 
@@ -242,10 +128,14 @@ class CheckpointAfterEpisode(BaseCallback):
         return True
 
 
-def make_agent(env: LayerEnv, config: SearchConfig, seed: int) -> Any:
+def make_agent(env: Any, config: SearchConfig, seed: int) -> Any:
+    """The layer controller for a LayerEnv, or for a farm's RoundEnv (K episodes a round,
+    all learnt from: it trains after each round's ``layers`` steps)."""
     if config.agent not in AGENTS:
         raise AjpqError(f"unknown agent '{config.agent}'; choose one of {sorted(AGENTS)}")
-    layers = len(env.space.specs)
+    rounds = isinstance(env, VecEnv)
+    space = env.get_attr("space")[0] if rounds else env.space
+    layers = len(space.specs)
     size = env.action_space.shape[0]  # sparsity + precision, or + each quantile's bits
     agent = AGENTS[config.agent](
         "MlpPolicy",
@@ -256,7 +146,7 @@ def make_agent(env: LayerEnv, config: SearchConfig, seed: int) -> Any:
         batch_size=config.batch_size,
         tau=0.01,
         gamma=1.0,
-        train_freq=(1, "episode"),
+        train_freq=(layers, "step") if rounds else (1, "episode"),
         gradient_steps=-1,
         action_noise=NormalActionNoise(np.zeros(size), config.noise_sigma * np.ones(size)),
         policy_kwargs={"net_arch": [300, 300]},
@@ -301,6 +191,8 @@ def search(
     progress: bool = True,
     task: Task | None = None,
     input_normalization: Normalization | None = None,
+    workers: int | str | None = None,
+    farm: str | Path | None = None,
 ) -> SearchResult:
     """Search a joint pruning + mixed-precision policy for ``model`` within ``budget``.
 
@@ -309,6 +201,11 @@ def search(
     with anchors) gives the loss and the metric the reward is scored on.
     ``input_normalization=(mean, std)``: the model was trained on normalized inputs; it is
     folded (``ajpq.quant.fold_input``) so that the search and the deployed graph take pixels.
+
+    ``workers``: None searches in this process. A number starts Ray here with that many
+    emulated boards; a Ray address (``"head:6379"``, ``"ray://head:10001"``) joins a board
+    farm (``farm``: its farm file, for each board's serial port). The agent then proposes one
+    policy per board each round and every candidate is measured on a board (docs/farm.md).
 
     Every candidate fits the budget (the action wall); all are kept in ``result.candidates``
     and in ``out_dir/state.json``. ``resume=True`` continues the search checkpointed in
@@ -319,38 +216,100 @@ def search(
     model, train, val = pixel_inputs(model, train, val, input_normalization)
     task = task if task is not None else default_task(model)
     space = SearchSpace.of(model)
-    hardware = None
     if not budget.needs_estimate:  # bytes and BOPs need no board: fail before calibrating
         check_feasible(space, budget, config, None)
-    if config.calibrate:
-        image = val.image(0)
-        hardware = hardware_loop(model, backend, board, out, image, progress, config, budget.fps)
-    cost = hardware.cost if hardware is not None else cost_model(backend, board, fps=budget.fps)
-    check_feasible(space, budget, config, cost)
-    setup = episode_setup(budget, config, cost, train, val, seed, out, task)
-    setup["hardware"] = hardware
-    runner = Episodes(model, space, setup)
-    env = LayerEnv(space, runner.finish, config)
-    key = fingerprint(
-        budget=asdict(budget), config=asdict(config), backend=backend, board=board, seed=seed,
-        task=type(task).__name__, normalization=input_normalization,
-    )  # fmt: skip
-    agent = start(runner, env, key, resume, seed)
-    assert runner.state is not None
-    remaining = episodes - runner.state.episodes_done
-    callback = CheckpointAfterEpisode(runner)
-    if remaining > 0:
+    setup = episode_setup(budget, config, None, train, val, seed, out, task)  # type: ignore[arg-type]
+    key = {
+        "budget": asdict(budget), "config": asdict(config), "backend": backend, "board": board,
+        "seed": seed, "task": type(task).__name__, "normalization": input_normalization,
+    }  # fmt: skip
+    job = Search(model, space, setup, backend, board, val.image(0), progress)
+    if workers is None:
+        return job.here(key, episodes, resume)
+    return job.on_farm(key, episodes, resume, workers, farm)
+
+
+class Search:
+    """One search's pieces; ``here`` runs it in this process, ``on_farm`` over a board farm."""
+
+    def __init__(
+        self, model: nn.Module, space: SearchSpace, setup: dict[str, Any], backend: str,
+        board: str, image: np.ndarray, shown: bool,
+    ) -> None:  # fmt: skip
+        self.model, self.space, self.setup = model, space, setup
+        self.backend, self.board, self.image, self.shown = backend, board, image, shown
+        self.config: SearchConfig = setup["config"]
+        self.budget: Budget = setup["budget"]
+        self.out: Path = setup["out_dir"]
+
+    def here(self, key: dict[str, Any], episodes: int, resume: bool) -> SearchResult:
+        hardware = None
+        if self.config.calibrate:
+            hardware = hardware_loop(
+                self.model, self.backend, self.board, self.out, self.image, self.shown,
+                self.config, self.budget.fps,
+            )  # fmt: skip
+        fps = self.budget.fps
+        cost = hardware.cost if hardware else cost_model(self.backend, self.board, fps=fps)
+        runner = self.runner(cost, hardware)
+        env = LayerEnv(self.space, runner.finish, self.config)
+        return self.drive(runner, env, fingerprint(**key), episodes, resume)
+
+    def on_farm(
+        self, key: dict[str, Any], episodes: int, resume: bool, workers: int | str,
+        farm_file: str | Path | None,
+    ) -> SearchResult:  # fmt: skip
+        from ajpq.search.farm import Farm
+        from ajpq.search.farm.rounds import Round, RoundEnv
+
+        console = Console(stderr=True, quiet=not self.shown)
+        farm = Farm.start(
+            workers, self.board, farm_file, self.model, self.setup, self.backend, self.image,
+            self.budget.fps, console,
+        )  # fmt: skip
         try:
-            run_episodes(runner, agent, callback, episodes, remaining, progress)
-        except BoardLost as exc:
-            raise BoardLost(
-                f"{exc}; the checkpoint in {out} keeps the {runner.state.episodes_done} "
-                "finished episodes: reconnect the board and run the search again with "
-                "resume=True (ajpq search --resume)"
-            ) from None
-    callback.model = agent
-    callback.save()
-    return result(model, runner, out, progress)
+            hardware = HardwareLoop(
+                self.backend, self.board, self.out, self.image, console=console,
+                fps=self.budget.fps,
+            )  # fmt: skip
+            if self.config.calibrate:
+                measure = lambda graphs: farm.measure_all(graphs, hardware.calibration)  # noqa: E731
+                hardware.calibrate(sweep_graphs(self.model, self.config.act_bits), measure)
+            runner = self.runner(hardware.cost, hardware)
+            env = RoundEnv(
+                self.space, self.config, farm.size, Round(runner, farm.pool, hardware).finish
+            )
+            rounds = -(-episodes // farm.size)
+            return self.drive(
+                runner, env, fingerprint(**key, batch=farm.size), rounds * farm.size, resume
+            )
+        finally:
+            farm.close()
+
+    def runner(self, cost: CostModel, hardware: HardwareLoop | None) -> Episodes:
+        check_feasible(self.space, self.budget, self.config, cost)
+        return Episodes(self.model, self.space, {**self.setup, "cost": cost, "hardware": hardware})
+
+    def drive(
+        self, runner: Episodes, env: Any, key: str, episodes: int, resume: bool
+    ) -> SearchResult:
+        """The agent, fresh or resumed, for the episodes left; checkpointed; the result."""
+        agent = start(runner, env, key, resume, runner.seed)
+        assert runner.state is not None
+        remaining = episodes - runner.state.episodes_done
+        callback = CheckpointAfterEpisode(runner)
+        if remaining > 0:
+            try:
+                run_episodes(runner, agent, callback, episodes, remaining, self.shown)
+            except BoardLost as exc:
+                raise BoardLost(
+                    f"{exc}; the checkpoint in {self.out} keeps the "
+                    f"{runner.state.episodes_done} finished episodes: reconnect the board and "
+                    "run the search again with resume=True (ajpq search --resume)"
+                ) from None
+        callback.model = agent
+        callback.save()
+        return result(self.model, runner, self.out, self.shown)
 
 
 def start(runner: Episodes, env: LayerEnv, key: str, resume: bool, seed: int) -> Any:

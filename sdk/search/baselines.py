@@ -27,11 +27,12 @@ from ajpq.data.samples import Normalization
 from ajpq.graph.lower import lower
 from ajpq.quant.policy import Policy
 from ajpq.quant.quantize import quantize
-from ajpq.search.ajpq import Episodes, episode_setup, pixel_inputs
+from ajpq.search.ajpq import episode_setup, pixel_inputs
 from ajpq.search.budget import Budget, BudgetInfeasible, SearchConfig
 from ajpq.search.candidates import Candidate
 from ajpq.search.controllers import LayerAction, action_wall, build_policy
 from ajpq.search.cost import CostModel, cost_model, policy_cost
+from ajpq.search.episodes import Episodes
 from ajpq.search.space import SearchSpace
 from ajpq.tasks import Task, default_task
 from ajpq.train import evaluate

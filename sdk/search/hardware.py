@@ -49,6 +49,9 @@ PAUSE_S = 2.0  # seconds the hardware step waits before it flashes and tries aga
 TRIES = 3
 
 
+MeasureAll = Callable[[dict[str, HwGraph]], list["HardwareRecord | None"]]
+
+
 class BoardLost(AjpqError):
     """The board stopped answering during the search's hardware step, after every retry."""
 
@@ -69,6 +72,7 @@ class HardwareRecord:
     measured_fps: float | None = None  # finn: finn-plus's estimate; None for a board
     estimated_resources: dict[str, float] = field(default_factory=dict)
     measured_resources: dict[str, float] = field(default_factory=dict)
+    board: str = ""  # which board of a farm measured it (empty: this process's board)
 
     @property
     def error(self) -> float:
@@ -137,9 +141,10 @@ class HardwareLoop:
         """The backend's estimate of ``graph`` with the current calibration."""
         return self.backend.estimate(graph, self.spec, self.calibration, self.fps)
 
-    def calibrate(self, graphs: dict[str, HwGraph]) -> None:
+    def calibrate(self, graphs: dict[str, HwGraph], measure: MeasureAll | None = None) -> None:
         """Measure ``graphs`` (see ``sweep_graphs``), or read the cached sweep, and fit the
-        calibration to them."""
+        calibration to them. ``measure`` (a board farm's) measures them all elsewhere and
+        returns their records, None for a graph the board cannot take."""
         folded = "" if self.fps is None else f"-fps{self.fps:g}"  # finn folds its reference
         key = f"{self.spec.id}-{self.backend.calibration_key()}-{_structure_hash(graphs)}{folded}"
         cache = self.out_dir / f"calibration-{key}.json"
@@ -148,19 +153,26 @@ class HardwareLoop:
             self.records = [*found, *(r for r in self.records if r.kind != "calibration")]
             self.console.print(f"calibration of {self.spec.id}: cached in {cache.name}")
         else:
-            for name, graph in graphs.items():
-                record = self.measure(graph, "calibration", name, None, refit=False)
+            measure = measure or self._measure_here
+            for record in measure(graphs):
                 if record is None:
                     continue
+                if not any(r is record for r in self.records):  # measured elsewhere
+                    self.records.append(record)
                 self.console.print(
-                    f"calibration on {self.spec.id}: {name} measured {record.measured:,} "
-                    f"{record.unit} (default estimate {record.estimated:,.0f})"
+                    f"calibration on {record.board or self.spec.id}: {record.label} measured "
+                    f"{record.measured:,} {record.unit} (default estimate {record.estimated:,.0f})"
                 )
             calibration = [r.to_dict() for r in self.records if r.kind == "calibration"]
             temporary = cache.with_suffix(".tmp")
             temporary.write_text(json.dumps(calibration))
             temporary.replace(cache)
         self.refit()
+
+    def _measure_here(self, graphs: dict[str, HwGraph]) -> list[HardwareRecord | None]:
+        return [
+            self.measure(g, "calibration", name, None, refit=False) for name, g in graphs.items()
+        ]
 
     def restore(self, candidates: list[HardwareRecord]) -> None:
         """Add a resumed search's candidate measurements and re-fit."""

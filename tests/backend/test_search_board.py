@@ -13,7 +13,7 @@ import torch
 import ajpq
 from ajpq.search import Budget, SearchConfig, search
 from ajpq.search import hardware as hardware_module
-from ajpq.search.ajpq import Episodes
+from ajpq.search.episodes import Episodes
 from ajpq.search.hardware import SWEEP, BoardLost
 from tests.backend.tools import need
 

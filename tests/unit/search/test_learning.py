@@ -13,10 +13,11 @@ import ajpq
 from ajpq.backends import Cost
 from ajpq.quant.policy import Policy
 from ajpq.search import Budget, SearchConfig
-from ajpq.search.ajpq import Episodes, Objective, make_agent
+from ajpq.search.ajpq import make_agent
 from ajpq.search.checkpoint import SearchState
 from ajpq.search.controllers import action_size
 from ajpq.search.env import LayerEnv
+from ajpq.search.episodes import Episodes, Objective
 from ajpq.search.space import SearchSpace
 
 SIZE = (32, 64)

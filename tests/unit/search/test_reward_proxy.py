@@ -9,8 +9,9 @@ import torch
 
 import ajpq
 from ajpq.search import Budget, SearchConfig
-from ajpq.search.ajpq import Episodes, episode_setup
+from ajpq.search.ajpq import episode_setup
 from ajpq.search.cost import cost_model
+from ajpq.search.episodes import Episodes
 from ajpq.search.space import SearchSpace
 
 SIZE = (32, 64)
