@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ajpq.cli_farm import farm_app
 from ajpq.cli_model import UserArgs, parse_size
 from ajpq.cli_user import (
     BEST_GRAPH,
@@ -32,6 +33,7 @@ app = typer.Typer(
     help="ajpq: joint pruning + quantization of CNNs for MCUs and FPGAs.",
 )
 app.add_typer(data_app, name="data")
+app.add_typer(farm_app, name="farm")
 # Wide enough for the report tables when output is piped to a file or CI log.
 console = Console() if sys.stdout.isatty() else Console(width=150)
 
@@ -155,12 +157,24 @@ def search_command(
     input_size: InputSizeOption = None,
     normalize: NormalizeOption = None,
     val_fraction: ValFractionOption = None,
+    workers: Annotated[
+        int | None, typer.Option(help="spread over N emulated boards on this machine (Ray)")
+    ] = None,
+    ray_address: Annotated[
+        str | None, typer.Option(help="spread over a board farm: its Ray head, e.g. head:6379")
+    ] = None,
+    farm: Annotated[
+        Path | None, typer.Option(help="the farm file (each board's serial port)")
+    ] = None,
 ) -> None:
     """AJPQ: search per-channel bit-widths (0 = pruned) within a budget; checkpointed. Writes
-    best_policy.json and the best model's HwGraph, best.hwg (for `ajpq compile`), to -o."""
+    best_policy.json and the best model's HwGraph, best.hwg (for `ajpq compile`), to -o.
+    --workers / --ray-address: one policy per board each round (docs/farm.md)."""
     import ajpq
     from ajpq.search import SearchConfig, baselines, pareto_plot, report_table
 
+    if workers is not None and ray_address is not None:
+        raise AjpqError("give --workers (boards here) or --ray-address (a farm), not both")
     user = UserArgs(model, weights, data, task, input_size, normalize, val_fraction)
     job = model_and_data(user, checkpoint, seed, {"n_train": n_train, "n_val": n_val}, True)
     net, train_set, val_set = job.model, job.train, job.val
@@ -175,6 +189,7 @@ def search_command(
         net, train_set, val_set, backend=backend, board=board, budget=budget,
         episodes=episodes, out_dir=out_dir, seed=seed, resume=resume, config=config,
         task=job.task, input_normalization=job.normalization,
+        workers=ray_address if ray_address is not None else workers, farm=farm,
     )  # fmt: skip
     if with_baselines:
         found = baselines(
