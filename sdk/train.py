@@ -168,14 +168,6 @@ class BatchCallback(Protocol):
     def __call__(self) -> None: ...
 
 
-def channels_last(*models: nn.Module | None) -> None:
-    """Convolution weights in channels-last layout (in place; the values are unchanged):
-    PyTorch's CPU depthwise and pointwise convs run about 1.6-2x faster so."""
-    for model in models:
-        if model is not None:
-            model.to(memory_format=torch.channels_last)
-
-
 def check_training_arguments(train_data: Samples, epochs: int, batch_size: int) -> None:
     """Raise InvalidData for settings that cannot train."""
     if len(train_data) == 0:
@@ -261,7 +253,6 @@ def train(
     lr = lr if lr is not None else (QAT_LR if isinstance(model, QuantModel) else FLOAT_LR)
     distill = distill if distill is not None else float(teacher is not None)
     distilling = distillation(model, task, teacher, distill)
-    channels_last(model, teacher)
     torch.manual_seed(seed)
     start = time.monotonic()
     steps_per_epoch = math.ceil(len(train_data) / batch_size)
