@@ -9,6 +9,7 @@ were started with their boards as custom resources (see ``farm_file`` and docs/f
 - ``board:<id>:<serial>``: one physical board, named by its probe's or USB serial number.
 """
 
+import socket
 from typing import Any
 
 from ajpq.errors import AjpqError, ToolchainMissing
@@ -40,6 +41,7 @@ def connect(workers: int | str, board: str, farm: FarmFile | None = None) -> lis
         if isinstance(workers, int):  # a local cluster: CPUs for the workers, QEMU boards
             options |= {"num_cpus": workers, "resources": {f"board:{board}": workers}}
         else:
+            check_reachable(workers)
             options["address"] = workers
         try:
             ray.init(**options)
@@ -72,6 +74,20 @@ def slots(resources: dict[str, float], board: str, farm: FarmFile | None = None)
             f"with its boards: ray start ... --resources '{{\"{kind}\": 1}}' (docs/farm.md)"
         )
     return [Slot(board, kind, f"{board}#{i}") for i in range(count)]
+
+
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """A Ray head's GCS address (host:port) answers on TCP: fail in seconds, not minutes."""
+    if address == "auto" or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except (OSError, ValueError) as exc:
+        raise AjpqError(
+            f"no Ray head answers at {address} ({exc}); start it with `ajpq farm start "
+            "FARM.toml` on the head host (docs/farm.md) or check the address and port"
+        ) from None
 
 
 def first_line(exc: BaseException) -> str:

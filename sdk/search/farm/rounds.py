@@ -8,6 +8,8 @@ in episode order, and re-fits the cost table once per round, so a round's result
 the seed and K only, never on which worker was faster or which one died.
 """
 
+import json
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,6 +24,7 @@ from ajpq.search.hardware import HardwareLoop
 from ajpq.search.space import SearchSpace
 
 Actions = list[np.ndarray]
+FARM_LOG = "farm.json"
 
 
 class RoundEnv(DummyVecEnv):
@@ -56,6 +59,8 @@ class Round:
 
     def __init__(self, episodes: Episodes, pool: WorkerPool, hardware: HardwareLoop) -> None:
         self.episodes, self.pool, self.hardware = episodes, pool, hardware
+        self.log: list[dict[str, Any]] = []  # per candidate: worker, seconds (farm.json)
+        self.started = time.perf_counter()
 
     def finish(self, actions: Sequence[Actions]) -> list[float]:
         state = self.episodes.state
@@ -69,10 +74,20 @@ class Round:
         ]
         scored = self.pool.run(jobs)
         rewards = []
-        for plan, result in zip(plans, scored, strict=True):
+        for episode, (plan, result) in enumerate(zip(plans, scored, strict=True), first):
             record = result.record
             if record is not None:
                 self.hardware.records.append(record)
             rewards.append(self.episodes.keep(plan, result.accuracy, None, record, result.weights))
+            self.log.append({
+                "episode": episode, "worker": result.worker, "score_s": result.score_s,
+                "measure_s": result.measure_s, "round_end_s": time.perf_counter() - self.started,
+            })  # fmt: skip
         self.hardware.refit()
+        self.save_log()
         return rewards
+
+    def save_log(self) -> None:
+        """Where this run's time went, per candidate: ``out_dir/farm.json``."""
+        body = {"workers": list(self.pool.workers), "candidates": self.log}
+        (self.episodes.out_dir / FARM_LOG).write_text(json.dumps(body, indent=1))

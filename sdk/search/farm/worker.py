@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import tempfile
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
@@ -46,6 +47,9 @@ class Evaluated:
     accuracy: float
     weights: Weights
     record: HardwareRecord | None  # None: the board cannot take it (over its flash or RAM)
+    worker: str = ""
+    score_s: float = 0.0  # the QAT fine-tune and its score
+    measure_s: float = 0.0  # compile, flash and run on the board
 
 
 class Owned:
@@ -101,11 +105,14 @@ class BoardWorker:
         return {"name": self.slot.name, "pid": os.getpid(), "host": socket.gethostname()}
 
     def evaluate(self, episode: int, policy: Policy, calibration: Calibration) -> Evaluated:
+        started = time.perf_counter()
         accuracy, qmodel = self.episodes.score(policy)
+        scored = time.perf_counter()
         record = self.measure(lower(qmodel.eval()), "candidate", f"episode-{episode}", episode,
                               calibration)  # fmt: skip
         weights = {k: v.detach().cpu() for k, v in qmodel.state_dict().items()}
-        return Evaluated(accuracy, weights, record)
+        seconds = (scored - started, time.perf_counter() - scored)
+        return Evaluated(accuracy, weights, record, self.slot.name, *seconds)
 
     def measure(
         self, graph: HwGraph, kind: str, label: str, episode: int | None, calibration: Calibration

@@ -89,3 +89,15 @@ def test_farm_show_prints_every_host_command() -> None:
     assert result.exit_code == 0, result.output
     assert result.output.count("RAY_AUTH_MODE=token ray start") == 2
     assert "--ray-address 10.0.0.11:6379" in result.output
+
+
+def test_an_address_without_a_ray_head_fails_in_one_sentence() -> None:
+    import socket
+
+    from ajpq.search.farm.cluster import check_reachable
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(AjpqError, match=f"no Ray head answers at 127.0.0.1:{port}"):
+        check_reachable(f"127.0.0.1:{port}", timeout_s=2)
