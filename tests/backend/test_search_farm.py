@@ -30,13 +30,15 @@ def cluster(request: pytest.FixtureRequest) -> Any:
     need_ray(request)
     from ray.cluster_utils import Cluster
 
-    os.environ["RAY_AUTH_MODE"] = "disabled"  # a cluster on this machine only
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
-    for node in NODES:
-        cluster.add_node(num_cpus=1, resources={f"board:{BOARD}": 1, f"board:{BOARD}:{node}": 1})
-    cluster.wait_for_nodes()
-    yield cluster
-    cluster.shutdown()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAY_AUTH_MODE", "disabled")  # a cluster on this machine only
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+        for node in NODES:
+            resources = {f"board:{BOARD}": 1, f"board:{BOARD}:{node}": 1}
+            cluster.add_node(num_cpus=1, resources=resources)
+        cluster.wait_for_nodes()
+        yield cluster
+        cluster.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +50,11 @@ def data() -> Any:
     return model, train, val
 
 
-def farm_search(cluster: Any, data: Any, out: Path) -> Any:
+def farm_search(cluster: Any, data: Any, out: Path, episodes: int = 8, **options: Any) -> Any:
     model, train, val = data
     return search(
-        model, train, val, board=BOARD, budget=BUDGET, episodes=8, out_dir=out, config=CONFIG,
-        progress=False, workers=cluster.address,
+        model, train, val, board=BOARD, budget=BUDGET, episodes=episodes, out_dir=out,
+        config=CONFIG, progress=False, workers=cluster.address, **options,
     )  # fmt: skip
 
 
@@ -111,3 +113,14 @@ def test_a_killed_worker_changes_no_result(cluster, data, searched, tmp_path: Pa
     assert [c.to_dict() for c in result.candidates] == [c.to_dict() for c in reference.candidates]
     measured = [(r.label, r.measured) for r in result.hardware]
     assert measured == [(r.label, r.measured) for r in reference.hardware]
+
+
+def test_a_farm_search_resumes_from_its_checkpoint(cluster, data, searched, tmp_path) -> None:
+    reference, reference_out = searched
+    shutil.copytree(reference_out, tmp_path / "search")
+    resumed = farm_search(cluster, data, tmp_path / "search", episodes=9, resume=True)
+    assert [c.episode for c in resumed.candidates] == list(range(10))  # one more round of 2
+    assert [c.to_dict() for c in resumed.candidates[:8]] == [
+        c.to_dict() for c in reference.candidates
+    ]
+    assert all(c.measured_latency is not None for c in resumed.candidates[8:])
