@@ -2,6 +2,7 @@
 own QEMU board, runs 4 rounds of K=2 candidates of Skynet 0.125 32x64, each measured on a
 board; killing a worker mid-candidate re-queues its candidate and changes no result."""
 
+import json
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ import torch
 
 import ajpq
 from ajpq.search import Budget, SearchConfig, search
+from ajpq.search.hardware import BoardLost
 from tests.backend.tools import need, need_ray
 
 BOARD = "qemu-mps2-an386"
@@ -85,17 +87,17 @@ def evaluating_worker() -> psutil.Process | None:
     return None
 
 
-def kill_mid_candidate(out: Path, killed: list[int]) -> None:
-    """Once the first round is checkpointed, kill -9 a worker busy with a candidate."""
+def kill_mid_candidate(out: Path, killed: list[int], every: bool = False) -> None:
+    """Once the first round is checkpointed, kill -9 a worker busy with a candidate (``every``:
+    each one seen busy, until none is left)."""
     deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and not killed:
+    while time.monotonic() < deadline and len(killed) < (len(NODES) if every else 1):
         state = out / "state.json"
         if state.exists() and '"episode": 1' in state.read_text():
             worker = evaluating_worker()
-            if worker is not None:
+            if worker is not None and worker.pid not in killed:
                 killed.append(worker.pid)
                 os.kill(worker.pid, signal.SIGKILL)
-                return
         time.sleep(0.2)
 
 
@@ -124,3 +126,21 @@ def test_a_farm_search_resumes_from_its_checkpoint(cluster, data, searched, tmp_
         c.to_dict() for c in reference.candidates
     ]
     assert all(c.measured_latency is not None for c in resumed.candidates[8:])
+
+
+def test_losing_every_board_stops_with_the_checkpoint(cluster, data, searched, tmp_path) -> None:
+    _, reference_out = searched
+    for cached in reference_out.glob("calibration-*.json"):
+        shutil.copy(cached, tmp_path)
+    killed: list[int] = []
+    killer = threading.Thread(target=kill_mid_candidate, args=(tmp_path, killed, True))
+    killer.start()
+    with pytest.raises(BoardLost) as raised:
+        farm_search(cluster, data, tmp_path)
+    killer.join(timeout=10)
+    message = str(raised.value)
+    assert len(killed) == 2 and "\n" not in message
+    assert message.startswith("every board of the farm is gone")
+    assert f"the checkpoint in {tmp_path} keeps the 2 finished episodes" in message
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert [c["episode"] for c in state["candidates"]] == [0, 1]

@@ -53,8 +53,10 @@ class Evaluated:
 
 
 class Owned:
-    """The worker's board, lent to one measurement: flashing it again is all a measurement
-    does to it; it stays open between candidates."""
+    """The worker's board, lent to one measurement. Afterwards the board is closed: an
+    emulated board's QEMU stops (an idle one busy-waits on its UART and takes a core from the
+    next candidate's fine-tune); a real board only closes its serial port. No other process
+    flashes it either way: the worker keeps it for the search."""
 
     def __init__(self, board: Any) -> None:
         self.board = board
@@ -63,13 +65,9 @@ class Owned:
         return self.board
 
     def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        tb: TracebackType | None,
+        self, kind: type[BaseException] | None, value: object, tb: TracebackType | None
     ) -> None:
-        if kind is not None:  # a failed run: the next try flashes a fresh board
-            self.board.close()
+        self.board.close()
 
 
 class BoardWorker:
