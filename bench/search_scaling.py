@@ -2,14 +2,17 @@
 wall time, speed-up, how loaded the machine was, and a paper estimate for N hosts x M boards
 from the measured per-candidate times; prints JSON.
 
-    python bench/search_scaling.py                       # Skynet 0.125 32x64, 12 episodes
+    python bench/search_scaling.py                       # Skynet 0.125 32x64, 24 episodes
     python bench/search_scaling.py --episodes 4 --n-train 64 --train-images 32   # smoke run
 
 Both runs search the same model with the same seed, budget and episodes; the board's
-calibration sweep is measured once beforehand and copied into both out dirs, so only the
-episodes are timed. A worker gets one CPU and one torch thread (``farm.THREADS``), so 2 workers
-need 2 idle cores. Goal: 2 workers >= 1.7x faster than 1 on an idle 2-core machine; a missed
-goal is printed in ``missed``, with the load average next to it.
+calibration sweep is measured once beforehand and copied into both out dirs. A worker gets one
+CPU and one torch thread (``farm.THREADS``), so 2 workers need 2 idle cores.
+
+Goal: 2 workers >= 1.7x faster than 1 on an idle 2-core machine, judged on each search's whole
+wall time, Ray's start-up and the workers' included (about 8 s, paid once per search); the
+episodes alone are reported beside it. A missed goal is printed in ``missed``, with the load
+average next to it.
 
 Paper estimate: a round of K = N x M candidates takes the slowest candidate's time plus the
 driver's share (planning, the agent's update, the checkpoint), both measured here:
@@ -38,7 +41,7 @@ FARMS = ((1, 1), (1, 2), (2, 2), (4, 4), (8, 4))  # (hosts, boards per host) for
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--episodes", type=int, default=12)
+    parser.add_argument("--episodes", type=int, default=24)
     parser.add_argument("--width-mult", type=float, default=0.125)
     parser.add_argument("--input-size", type=int, nargs=2, default=(32, 64))
     parser.add_argument("--n-train", type=int, default=256)
@@ -150,13 +153,14 @@ def main(argv: list[str]) -> dict[str, Any]:
     calibrated_dirs(model, data, args, dirs)
     runs = [timed_search(model, data, k, d, args) for k, d in zip((1, 2), dirs, strict=True)]
     one, two = runs
-    speedup = one["episodes_seconds"] / two["episodes_seconds"]
+    speedup = one["seconds"] / two["seconds"]  # the whole search: Ray's start-up included
     report = {
         "model": f"skynet {args.width_mult} {size[0]}x{size[1]}",
         "episodes": args.episodes,
         "cpus": os.cpu_count(),
         "runs": runs,
         "speedup_2_vs_1": round(speedup, 2),
+        "speedup_episodes_only": round(one["episodes_seconds"] / two["episodes_seconds"], 2),
         "estimate_minutes": estimate(one, args.estimate_episodes),
         "goal": f"2 workers >= {GOAL_SPEEDUP}x faster than 1 on an idle 2-core machine",
         "missed": [] if speedup >= GOAL_SPEEDUP else [
