@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade "pip>=24"
 	$(PY) -m pip install -q -c constraints.txt torch==2.13.0
-	$(PY) -m pip install -q -c constraints.txt -e ".[dev,hil,fpga,ray]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev,hil,fpga,ray,tflite]"
 	$(PY) -m pip install -q -c constraints.txt --no-deps finn-plus==1.6.1
 	touch $(STAMP)
 

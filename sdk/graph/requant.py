@@ -3,6 +3,11 @@
 The real factor M = s_in * s_w / s_out is held as an int32 multiplier in [2^30, 2^31) and a
 right shift, as TFLite does; the product is taken in 64 bits and rounded once (TFLite's
 single-rounding mode), i.e. round half up. On a Cortex-M this is SMULL + add + shift.
+
+``requantize_double`` is TFLite's default "double rounding" (what the pip TFLM interpreter
+and CMSIS-NN run): a rounding doubling high multiply, then a rounding divide by a power of
+two, each rounding half away from zero; ``tflite_multipliers`` computes the multipliers as
+TFLite does from the float32 scales in a .tflite file.
 """
 
 import numpy as np
@@ -78,4 +83,43 @@ def requantize(
     m = multiplier.astype(np.int64).reshape(shape)
     s = shift.astype(np.int64).reshape(shape)
     out = (acc.astype(np.int64) * m + (np.int64(1) << (s - 1))) >> s
+    return np.clip(out, lo, hi)
+
+
+def tflite_multipliers(reals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(int32 multiplier, right shift) per factor, rounded as TFLite's QuantizeMultiplier does
+    (half away from zero; a factor below 2^-32 becomes 0). The shift is ``31 - exponent`` in
+    this module's convention, so it may be below 1 for factors >= 1."""
+    reals = np.asarray(reals, dtype=np.float64).ravel()
+    mantissa, exponent = np.frexp(reals)
+    multiplier = np.floor(np.abs(mantissa) * float(1 << MULTIPLIER_BITS) + 0.5).astype(np.int64)
+    carry = multiplier == 1 << MULTIPLIER_BITS
+    multiplier[carry] //= 2
+    exponent = exponent.astype(np.int64) + carry
+    tiny = exponent < -31
+    multiplier[tiny], exponent[tiny] = 0, 0
+    return multiplier.astype(np.int32), (MULTIPLIER_BITS - exponent).astype(np.int8)
+
+
+def requantize_double(
+    acc: np.ndarray,
+    multiplier: np.ndarray,
+    shift: np.ndarray,
+    lo: int,
+    hi: int,
+    channel_axis: int = 1,
+) -> np.ndarray:
+    """TFLite's MultiplyByQuantizedMultiplier per channel (double rounding), clamped."""
+    shape = [1] * acc.ndim
+    shape[channel_axis] = -1
+    m = multiplier.astype(np.int64).reshape(shape)
+    exponent = MULTIPLIER_BITS - shift.astype(np.int64).reshape(shape)
+    x = acc.astype(np.int64) << np.maximum(exponent, 0)
+    product = x * m
+    nudged = product + np.where(product >= 0, 1 << 30, 1 - (1 << 30))
+    high = np.where(nudged >= 0, nudged >> 31, -((-nudged) >> 31))  # divide, toward zero
+    right = np.maximum(-exponent, 0)
+    mask = (np.int64(1) << right) - 1
+    threshold = (mask >> 1) + (high < 0)
+    out = (high >> right) + ((high & mask) > threshold)
     return np.clip(out, lo, hi)
