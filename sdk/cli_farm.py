@@ -59,4 +59,3 @@ def start(farm_file: FarmFileArgument, host: HostOption = None) -> None:
             f"ray start failed on {name} (exit {done.returncode}); on a joining host check "
             f"that the head ({farm.address}) is up and ~/.ray/auth_token is the head's"
         )
-
