@@ -78,10 +78,7 @@ def requantize(
     channel_axis: int = 1,
 ) -> np.ndarray:
     """Apply per-channel multiplier/shift to int64 accumulators and clamp to [lo, hi]."""
-    shape = [1] * acc.ndim
-    shape[channel_axis] = -1
-    m = multiplier.astype(np.int64).reshape(shape)
-    s = shift.astype(np.int64).reshape(shape)
+    m, s = per_channel(acc, multiplier, shift, channel_axis)
     out = (acc.astype(np.int64) * m + (np.int64(1) << (s - 1))) >> s
     return np.clip(out, lo, hi)
 
@@ -110,10 +107,8 @@ def requantize_double(
     channel_axis: int = 1,
 ) -> np.ndarray:
     """TFLite's MultiplyByQuantizedMultiplier per channel (double rounding), clamped."""
-    shape = [1] * acc.ndim
-    shape[channel_axis] = -1
-    m = multiplier.astype(np.int64).reshape(shape)
-    exponent = MULTIPLIER_BITS - shift.astype(np.int64).reshape(shape)
+    m, s = per_channel(acc, multiplier, shift, channel_axis)
+    exponent = MULTIPLIER_BITS - s
     x = acc.astype(np.int64) << np.maximum(exponent, 0)
     product = x * m
     nudged = product + np.where(product >= 0, 1 << 30, 1 - (1 << 30))
@@ -123,3 +118,12 @@ def requantize_double(
     threshold = (mask >> 1) + (high < 0)
     out = (high >> right) + ((high & mask) > threshold)
     return np.clip(out, lo, hi)
+
+
+def per_channel(
+    acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray, channel_axis: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Multiplier and shift as int64, shaped to broadcast along ``acc``'s channel axis."""
+    shape = [1] * acc.ndim
+    shape[channel_axis] = -1
+    return multiplier.astype(np.int64).reshape(shape), shift.astype(np.int64).reshape(shape)
