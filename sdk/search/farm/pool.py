@@ -68,10 +68,9 @@ class WorkerPool:
                 )
             timeout = START_TIMEOUT_S if spread else None
             done, _ = ray.wait(list(running), num_returns=1, timeout=timeout)
-            if not done:  # start-up only: workers whose node never came up
-                for ref, (_, name) in running.items():
+            if not done:  # start-up only: workers whose node never came up (killed)
+                for _, name in running.values():
                     self.lose(name, "did not start")
-                    ray.cancel(ref, force=True)
                 break
             index, name = running.pop(done[0])
             try:
@@ -81,6 +80,9 @@ class WorkerPool:
                 self.lose(name, self.last_error)
                 if not spread:
                     queue.appendleft(index)
+                    self.console.print(
+                        f"farm: job {index + 1} of {len(jobs)} goes to another board"
+                    )
                 continue
             if not spread:
                 idle.append(name)
@@ -94,10 +96,7 @@ class WorkerPool:
         handle = self.workers.pop(name, None)
         if handle is not None:
             ray.kill(handle, no_restart=True)
-        self.console.print(
-            f"[yellow]farm: lost worker {name} ({why}); its candidate goes to another board, "
-            f"{len(self.workers)} left"
-        )
+        self.console.print(f"[yellow]farm: lost worker {name} ({why}); {len(self.workers)} left")
 
     def close(self) -> None:
         import ray
