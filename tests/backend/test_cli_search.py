@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.backend.tools import need, need_finn
+from tests.backend.tools import need, need_finn, need_ray
 
 
 def ajpq_cli(*args: str) -> subprocess.CompletedProcess:
@@ -74,3 +74,30 @@ def test_the_same_search_runs_on_the_finn_backend_at_an_fps_budget(
     assert [r["kind"] for r in records] == ["calibration"] * 4 + ["candidate"]
     assert records[-1]["measured_fps"] > 0 and records[-1]["estimated_fps"] >= 200
     assert "estimate vs reference" in result.stderr  # the table, fps and LUT beside finn-plus's
+
+
+def test_search_on_two_local_workers(
+    checkpoint: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    need_ray(request)
+    out = tmp_path / "farm"
+    args = ("search", str(checkpoint), "--weight-bytes", "1500", "-o", str(out), *SMALL)
+    done = ajpq_cli(*args, "--episodes", "2", "--workers", "2")
+    assert done.returncode == 0, done.stderr
+    assert "2 candidates; best mean IoU" in done.stdout
+    state = json.loads((out / "state.json").read_text())
+    assert [c["measured_latency"] is not None for c in state["candidates"]] == [True, True]
+    farm = json.loads((out / "farm.json").read_text())
+    workers = sorted(c["worker"] for c in farm["candidates"])
+    assert workers == ["qemu-mps2-an386#0", "qemu-mps2-an386#1"]  # one round of K = 2
+
+
+def test_workers_and_a_ray_address_together_is_one_sentence(
+    checkpoint: Path, tmp_path: Path
+) -> None:
+    args = ("search", str(checkpoint), "--weight-bytes", "1500", "-o", str(tmp_path), *SMALL)
+    done = ajpq_cli(*args, "--workers", "2", "--ray-address", "127.0.0.1:6379")
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "error: give --workers (boards here) or --ray-address (a farm), not both"
+    )
