@@ -21,9 +21,10 @@ ALIGN = 8  # arena slots and scratch buffers start on 8-byte boundaries
 CODE_BYTES_ESTIMATE = 24 * 1024  # runtime, kernels, protocol server, startup (~16 KiB built)
 # The server firmware's statics that do not grow with the model: the COBS rx/tx buffers and
 # the request/reply frames (4 x ~520 B, AJPQ_FRAME_MAX_BODY 512), the text console's line
-# buffer (1,101 B), the port's timer state: 3,232 B linked for qemu-mps2-an386 and stm32f7
-# alike, + 96 B for alignment. The buffers that grow with the model: runtime_ram_bytes.
-SERVER_RAM_BYTES = 3328
+# buffer (1,101 B), the retry cache's key and the boot check's result, the port's timer
+# state: 3,248 B linked for qemu-mps2-an386 and stm32f7 alike, + 96 B for alignment. The
+# buffers that grow with the model: runtime_ram_bytes.
+SERVER_RAM_BYTES = 3344
 MIN_KERNEL_SCRATCH_CAP = 1024  # a board file that states no RAM still gets the M4 kernels
 CONV_M4_REQUANT_BYTES = 16  # sizeof(channel_requant_t) in ajpq_conv_m4_s8.c
 LAYER_TICK_BYTES = 8  # ajpq_model_layer_ticks + ajpq_model_decode_ticks, per layer

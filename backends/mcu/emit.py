@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ajpq.backends.mcu import huffman
+from ajpq.backends.mcu.integrity import Integrity
 from ajpq.backends.mcu.plan import Plan, Step
 from ajpq.graph.hwgraph import HwGraph, Node
 
@@ -59,10 +60,12 @@ class Emitter:
         self.group_codes = group_codes
         self.decodes: dict[int, list[str]] = {}
         self.data_bytes = 0  # flash taken by the emitted arrays (tables estimated)
+        self.integrity = Integrity()
 
     # ---- per-layer data in ajpq_weights.c ----------------------------------------------
     def data(self, ctype: str, name: str, values: np.ndarray) -> str:
         self.weights.append(c_array(ctype, name, values))
+        self.integrity.add_blob(name, ctype, values)
         self.data_bytes += max(1, np.asarray(values).size) * CTYPE_BYTES[ctype]
         self.externs.append(f"extern const {ctype} {name}[{max(1, np.asarray(values).size)}];")
         return name
@@ -88,11 +91,15 @@ class Emitter:
             name = f"ajpq_w{index}_g{group}"
             self.data("uint8_t", f"{name}_bits", np.frombuffer(stream, dtype=np.uint8))
             self.weights.append(huffman.c_table(f"{name}_table", code))
+            for suffix, ctype, array in huffman.table_arrays(code):
+                self.integrity.add_blob(f"{name}_table_{suffix}", ctype, array)
+            self.integrity.add_table(f"{name}_table", huffman.table_shape(code))
             self.data_bytes += huffman.table_bytes(code)
             self.externs.append(f"extern const ajpq_huffman_table_t {name}_table;")
             self.decodes[index].append(
-                f"    ajpq_huffman_decode(&{name}_table, {name}_bits, {values.size}u, "
-                f"ajpq_weight_scratch + {first * per_channel});\n"
+                f"    if (ajpq_huffman_decode(&{name}_table, {name}_bits, sizeof {name}_bits, "
+                f"{values.size}u, ajpq_weight_scratch + {first * per_channel}) != 0) {{\n"
+                "        ajpq_model_faults++;\n    }\n"
             )
             stream_bytes += len(stream)
             coded_bits += huffman.encoded_bits(values, code)

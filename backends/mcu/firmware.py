@@ -8,6 +8,7 @@ from ajpq.backends.mcu.toolchain import build_firmware
 from ajpq.boards import BoardSpec
 
 SERVER_MAIN = FIRMWARE / "runtime" / "ajpq_server_main.c"
+VERIFY = FIRMWARE / "runtime" / "ajpq_verify.c"
 PROTO_DIR = FIRMWARE / "proto"
 
 
@@ -20,6 +21,7 @@ def build_server_firmware(
         src_dir / "ajpq_weights.c",
         *runtime_sources(),
         *sorted(PROTO_DIR.glob("*.c")),
+        VERIFY,
         SERVER_MAIN,
     ]
     return build_firmware(

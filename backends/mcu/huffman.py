@@ -25,7 +25,6 @@ C table layout (``c_table``), all in flash:
 """
 
 import heapq
-import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -240,6 +239,35 @@ def _c_array(values: list[int], per_line: int, width: int) -> str:
     return "\n".join(f"    {row}," for row in rows)
 
 
+def table_arrays(
+    code: HuffmanCode, lookup_bits: int = LOOKUP_BITS
+) -> list[tuple[str, str, list[int]]]:
+    """(name suffix, C type, values) of the five arrays of ``c_table``, in flash order."""
+    first_code, count, first_index = canonical_arrays(code)
+    return [
+        ("lookup", "uint16_t", lookup_table(code, lookup_bits)),
+        ("symbols", "int8_t", list(code.symbols)),
+        ("first_code", "uint16_t", first_code),
+        ("count", "uint16_t", count),
+        ("first_index", "uint16_t", first_index),
+    ]
+
+
+def table_shape(code: HuffmanCode, lookup_bits: int = LOOKUP_BITS) -> bytes:
+    """The struct's scalars as the device's weights CRC reads them (ajpq_verify.c):
+    num_symbols (u16 little-endian), max_length, lookup_bits."""
+    bits = min(lookup_bits, code.max_length)
+    return len(code.symbols).to_bytes(2, "little") + bytes([code.max_length, bits])
+
+
+def _c_table_array(name: str, ctype: str, values: list[int]) -> str:
+    if name.endswith("_lookup"):
+        rows = _c_array([f"0x{v:04x}" for v in values], 8, 6)
+    else:
+        rows = _c_array(values, *((12, 4) if ctype == "int8_t" else (9, 5)))
+    return f"static const {ctype} {name}[{len(values)}] = {{\n{rows}\n}};\n"
+
+
 def c_table(name: str, code: HuffmanCode, lookup_bits: int = LOOKUP_BITS) -> str:
     """C source defining ``const ajpq_huffman_table_t <name>`` and its static arrays.
 
@@ -249,31 +277,17 @@ def c_table(name: str, code: HuffmanCode, lookup_bits: int = LOOKUP_BITS) -> str
         raise HuffmanError(f"{name!r} is not a C identifier; name the table like a C variable")
     if not 1 <= lookup_bits <= MAX_CODE_LENGTH:
         raise HuffmanError(f"lookup_bits must lie in 1..{MAX_CODE_LENGTH}; got {lookup_bits}")
-    lookup = lookup_table(code, lookup_bits)
-    first_code, count, first_index = canonical_arrays(code)
-    bits = int(math.log2(len(lookup)))
-    hex_lookup = [f"0x{entry:04x}" for entry in lookup]
-    return f"""\
-static const uint16_t {name}_lookup[{len(lookup)}] = {{
-{_c_array(hex_lookup, 8, 6)}
-}};
-static const int8_t {name}_symbols[{len(code.symbols)}] = {{
-{_c_array(list(code.symbols), 12, 4)}
-}};
-static const uint16_t {name}_first_code[{len(first_code)}] = {{
-{_c_array(first_code, 9, 5)}
-}};
-static const uint16_t {name}_count[{len(count)}] = {{
-{_c_array(count, 9, 5)}
-}};
-static const uint16_t {name}_first_index[{len(first_index)}] = {{
-{_c_array(first_index, 9, 5)}
-}};
-const ajpq_huffman_table_t {name} = {{
+    arrays = table_arrays(code, lookup_bits)
+    bits = min(lookup_bits, code.max_length)
+    pointers = ", ".join(f"{name}_{suffix}" for suffix, _, _ in arrays)
+    return (
+        "".join(_c_table_array(f"{name}_{suffix}", ctype, v) for suffix, ctype, v in arrays)
+        + f"""const ajpq_huffman_table_t {name} = {{
     {len(code.symbols)}u, {code.max_length}u, {bits}u,
-    {name}_lookup, {name}_symbols, {name}_first_code, {name}_count, {name}_first_index,
+    {pointers},
 }};
 """
+    )
 
 
 # ---- a graph's weights as the mcu backend stores them -------------------------------------

@@ -52,6 +52,7 @@ class BuildContext:
     plan: Plan | None = None
     layers: list[LayerWeights] = field(default_factory=list)
     data_bytes: int = 0
+    weights_crc: int = 0
     library: Path | None = None
     elf: Path | None = None
     report: dict[str, Any] = field(default_factory=dict)
@@ -88,14 +89,21 @@ def plan_json(model_plan: Plan) -> dict[str, Any]:
 def step_emit(ctx: BuildContext) -> None:
     """The model as C (sources.py); emit.json keeps what the report needs."""
     assert ctx.plan is not None
-    ctx.layers, ctx.data_bytes = write_sources(ctx.hw, ctx.plan, ctx.src, ctx.group_codes)
-    emitted = {"data_bytes": ctx.data_bytes, "layers": [asdict(layer) for layer in ctx.layers]}
+    ctx.layers, ctx.data_bytes, ctx.weights_crc = write_sources(
+        ctx.hw, ctx.plan, ctx.src, ctx.group_codes
+    )
+    emitted = {
+        "data_bytes": ctx.data_bytes,
+        "weights_crc": ctx.weights_crc,
+        "layers": [asdict(layer) for layer in ctx.layers],
+    }
     (ctx.out_dir / "emit.json").write_text(json.dumps(emitted, indent=1))
 
 
 def load_emit(ctx: BuildContext) -> None:
     emitted = json.loads((ctx.out_dir / "emit.json").read_text())
     ctx.data_bytes = emitted["data_bytes"]
+    ctx.weights_crc = emitted["weights_crc"]
     ctx.layers = [LayerWeights(**layer) for layer in emitted["layers"]]
 
 
@@ -134,6 +142,7 @@ def step_report(ctx: BuildContext) -> None:
         sizes, model_data = elf_sizes(ctx.elf), sum(symbol_bytes(ctx.elf).values())
     digest = model_hash(ctx.hw)
     ctx.report = build_report(ctx.board, ctx.plan, ctx.layers, digest, sizes, model_data)
+    ctx.report["weights_crc"] = f"{ctx.weights_crc:08x}"
     (ctx.out_dir / "report.json").write_text(json.dumps(ctx.report, indent=1))
 
 

@@ -18,7 +18,7 @@
 extern "C" {
 #endif
 
-#define AJPQ_PROTOCOL_VERSION 1u
+#define AJPQ_PROTOCOL_VERSION 2u /* 2: INFO ends with the weights CRC and check */
 /* Largest body this firmware sends and accepts; INFO reports it and the host sizes its
  * requests from it. 244 is the smallest a host can count on (what firmware before frames
  * grew sent); a port short of RAM may build with -DAJPQ_FRAME_MAX_BODY=244u. The server
@@ -32,7 +32,9 @@ extern "C" {
 #define AJPQ_FRAME_MAX_RAW (AJPQ_FRAME_MAX_BODY + 4u)
 #define AJPQ_FRAME_MAX_ENCODED AJPQ_COBS_MAX_ENCODED(AJPQ_FRAME_MAX_RAW)
 
-/* Commands (requests); a reply's cmd is the request's | AJPQ_REPLY. */
+/* Commands (requests, 0x01..0x7E); a reply's cmd is the request's | AJPQ_REPLY. A frame
+ * whose cmd is no request (0x00, 0x7F, 0x80..0xFF) is answered with cmd AJPQ_REPLY and
+ * AJPQ_STATUS_UNKNOWN_COMMAND, so its reply never reads as a NAK. */
 #define AJPQ_CMD_INFO 0x01u
 #define AJPQ_CMD_LOAD_INPUT 0x02u
 #define AJPQ_CMD_RUN 0x03u
@@ -49,6 +51,7 @@ extern "C" {
 #define AJPQ_STATUS_UNKNOWN_COMMAND 0x02u
 #define AJPQ_STATUS_BAD_LENGTH 0x03u
 #define AJPQ_STATUS_BAD_ARGUMENT 0x04u
+#define AJPQ_STATUS_BAD_MODEL 0x05u /* the model failed its check of flash (ajpq_verify.h) */
 
 /* Largest LOAD_INPUT chunk (the u32 offset, then pixels), READ_OUTPUT count (u32 values
  * after the status byte) and READ_LAYERS count (two u32 each). With a 244-byte body the

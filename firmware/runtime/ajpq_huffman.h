@@ -14,6 +14,11 @@
  *  - first_code, count, first_index [max_length + 1]: per code length, the canonical code of
  *    its first symbol, how many symbols have that length, and where the first one sits in
  *    symbols. Codes longer than lookup_bits are found by trying each longer length in turn.
+ *
+ * The tables live in flash, so a half-written flash or an image from another build could
+ * hand the decoder anything: ajpq_huffman_validate checks a table before it is used (the
+ * model verifies every table at boot, ajpq_verify.h), and the decoder never reads past the
+ * stream length it is given.
  */
 #ifndef AJPQ_HUFFMAN_H
 #define AJPQ_HUFFMAN_H
@@ -39,10 +44,23 @@ typedef struct {
     const uint16_t *first_index; /* [max_length + 1] */
 } ajpq_huffman_table_t;
 
-/* Decodes count weights from data (a stream written by huffman.encode for this table,
- * padding included) into out[count]. Needs no scratch. */
-void ajpq_huffman_decode(const ajpq_huffman_table_t *table, const uint8_t *data, size_t count,
-                         int8_t *out);
+#define AJPQ_HUFFMAN_OK 0
+#define AJPQ_HUFFMAN_BAD_TABLE (-1)
+#define AJPQ_HUFFMAN_SHORT_STREAM (-2)
+
+/* AJPQ_HUFFMAN_OK when the decoder is safe to run on this table: 1 <= lookup_bits <=
+ * max_length <= 16, 1 <= num_symbols <= 256, every lookup entry is 0 or a length in
+ * 1..lookup_bits, first_index[n] + count[n] <= num_symbols for every longer length n, and
+ * the code lengths obey Kraft's inequality. AJPQ_HUFFMAN_BAD_TABLE otherwise. */
+int ajpq_huffman_validate(const ajpq_huffman_table_t *table);
+
+/* Decodes count weights from data[0..size) (a stream written by huffman.encode for this
+ * table, padding included) into out[count]. The table must have passed
+ * ajpq_huffman_validate. Returns AJPQ_HUFFMAN_OK, or AJPQ_HUFFMAN_SHORT_STREAM when the
+ * stream ends before count weights (a damaged stream): the decoder then reads zero bits
+ * instead of what lies past data[size - 1]. Needs no scratch. */
+int ajpq_huffman_decode(const ajpq_huffman_table_t *table, const uint8_t *data, size_t size,
+                        size_t count, int8_t *out);
 
 #ifdef __cplusplus
 }

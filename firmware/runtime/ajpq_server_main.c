@@ -3,26 +3,35 @@
  *
  *  - binary frames 0x00 <COBS([seq][cmd][payload][crc16])> 0x00 (ajpq_frame.h): INFO,
  *    LOAD_INPUT, RUN, READ_OUTPUT, READ_LAYERS, QUIT; a damaged frame is answered with NAK
- *    so the host retries, and a repeated request (same seq and CRC) gets the cached reply
- *    without running again;
+ *    so the host retries, and a repeated request (same seq, cmd, length, CRC-16 and CRC-32
+ *    of the body) gets the cached reply without running again;
  *  - MLPerf Tiny / EEMBC runner text commands ending in '%': name, profile, db load N,
  *    db <hex>, infer N W; every reply line ends "\r\n" and every command ends with m-ready.
  *
- * Only QUIT ends the program (ajpq_port_exit(0), for tests on QEMU).
+ * At boot the model's weights and Huffman tables are checked against the CRC ajpq wrote
+ * (ajpq_verify.h); INFO reports the result, and a model that failed is not run (RUN answers
+ * AJPQ_STATUS_BAD_MODEL, infer m-error-model-failed-verification).
+ *
+ * The UART is not read while the model runs: RUN (at most 65,535 + 65,535 inferences) and
+ * infer (the same bounds) finish before the next byte is looked at. Only QUIT ends the
+ * program (ajpq_port_exit(0): QEMU exits; a real board spins until it is reset).
  */
 #include <stdint.h>
 #include <string.h>
 
+#include "ajpq_crc.h"
 #include "ajpq_frame.h"
 #include "ajpq_model.h"
 #include "ajpq_port.h"
 #include "ajpq_text.h"
+#include "ajpq_verify.h"
 
 #ifndef AJPQ_BOARD
 #define AJPQ_BOARD "unknown"
 #endif
 #define AJPQ_SERVER_VERSION "0.1.0"
 #define TEXT_MAX 1100u
+#define RUN_MAX 0xFFFFu /* the most inferences (and warmups) one RUN or infer does */
 
 static uint8_t input[AJPQ_MODEL_INPUT_ELEMENTS];
 static int32_t output[AJPQ_MODEL_OUTPUT_ELEMENTS];
@@ -33,7 +42,12 @@ static ajpq_frame request;
 static ajpq_frame reply;
 static int have_cached;
 static uint8_t cached_seq;
+static uint8_t cached_cmd;
 static uint16_t cached_crc;
+static size_t cached_length;
+static uint32_t cached_body_crc;
+static uint32_t model_status; /* AJPQ_MODEL_VERIFIED or why not (ajpq_verify.h) */
+static uint32_t model_crc;    /* the weights CRC computed at boot */
 static char text[TEXT_MAX + 1u];
 static uint32_t db_expected;
 static uint32_t db_count;
@@ -62,9 +76,9 @@ static void align_to_timer(void)
 static run_stats run_inferences(uint32_t count, uint32_t warmup)
 {
     run_stats stats = {0u, UINT32_MAX, 0u};
-    align_to_timer();
     for (uint32_t i = 0; i < warmup + count; i++) {
-        ajpq_model_set_input(input);
+        align_to_timer(); /* every run starts on the grid: equal runs read equal ticks */
+        ajpq_model_set_input(input); /* (and past the wrap: SysTick has reloaded) */
         uint32_t start = ajpq_timer_now();
         ajpq_model_run();
         uint32_t ticks = ajpq_timer_now() - start;
@@ -103,6 +117,10 @@ static uint8_t handle_info(void)
     put_string(AJPQ_MODEL_HASH);
     put_string(AJPQ_BOARD);
     put_string(ajpq_timer_source());
+    ajpq_put_u32(&reply.body[reply.length], model_crc);
+    ajpq_put_u32(&reply.body[reply.length + 4u], AJPQ_MODEL_WEIGHTS_CRC);
+    reply.body[reply.length + 8u] = (uint8_t)model_status;
+    reply.length += 9u;
     return AJPQ_STATUS_OK;
 }
 
@@ -130,7 +148,14 @@ static uint8_t handle_run(void)
     if (count == 0u) {
         return AJPQ_STATUS_BAD_ARGUMENT;
     }
+    if (model_status != AJPQ_MODEL_VERIFIED) {
+        return AJPQ_STATUS_BAD_MODEL;
+    }
     run_stats stats = run_inferences(count, warmup);
+    if (ajpq_model_faults != 0u) {
+        model_status = AJPQ_MODEL_BAD_RUN;
+        return AJPQ_STATUS_BAD_MODEL;
+    }
     uint8_t *p = &reply.body[1];
     ajpq_put_u32(&p[0], (uint32_t)(stats.total & 0xFFFFFFFFu));
     ajpq_put_u32(&p[4], (uint32_t)(stats.total >> 32));
@@ -164,6 +189,12 @@ static uint8_t handle_read(uint32_t total, uint32_t limit, int layers)
         }
     }
     return AJPQ_STATUS_OK;
+}
+
+/* Requests are 0x01..0x7E: their replies (cmd | 0x80) never read as a NAK (0xFF). */
+static int is_request(uint8_t cmd)
+{
+    return cmd >= 0x01u && cmd <= 0x7Eu;
 }
 
 static uint8_t dispatch(void)
@@ -213,7 +244,10 @@ static void serve_frame(size_t n)
         send_nak(result == AJPQ_FRAME_BAD_CRC ? request.seq : 0u);
         return;
     }
-    if (have_cached && request.seq == cached_seq && request.crc == cached_crc) {
+    uint32_t body_crc = ajpq_crc32_update(AJPQ_CRC32_INIT, request.body, request.length);
+    if (have_cached && request.seq == cached_seq && request.cmd == cached_cmd &&
+        request.crc == cached_crc && request.length == cached_length &&
+        body_crc == cached_body_crc) {
         ajpq_uart_write(tx, tx_length); /* a retry: the reply was lost, not the request */
         return;
     }
@@ -223,11 +257,14 @@ static void serve_frame(size_t n)
         reply.length = 1u;
     }
     reply.seq = request.seq;
-    reply.cmd = (uint8_t)(request.cmd | AJPQ_REPLY);
+    reply.cmd = is_request(request.cmd) ? (uint8_t)(request.cmd | AJPQ_REPLY) : AJPQ_REPLY;
     send_reply();
     have_cached = 1;
     cached_seq = request.seq;
+    cached_cmd = request.cmd;
     cached_crc = request.crc;
+    cached_length = request.length;
+    cached_body_crc = body_crc;
     if (request.cmd == AJPQ_CMD_QUIT && reply.body[0] == AJPQ_STATUS_OK) {
         ajpq_port_exit(0);
     }
@@ -284,13 +321,15 @@ static void text_db_data(const char *hex)
         ajpq_uart_print("m-error-db-bad-length\r\n");
         return;
     }
-    for (size_t i = 0; i < n; i += 2u) {
-        int high = ajpq_text_hex_value(hex[i]);
-        int low = ajpq_text_hex_value(hex[i + 1u]);
-        if (high < 0 || low < 0) {
+    for (size_t i = 0; i < n; ++i) { /* all or nothing: check every digit first */
+        if (ajpq_text_hex_value(hex[i]) < 0) {
             ajpq_uart_print("m-error-db-bad-hex\r\n");
             return;
         }
+    }
+    for (size_t i = 0; i < n; i += 2u) {
+        int high = ajpq_text_hex_value(hex[i]);
+        int low = ajpq_text_hex_value(hex[i + 1u]);
         input[db_count++] = (uint8_t)(high * 16 + low);
     }
     if (db_count == db_expected) {
@@ -302,17 +341,26 @@ static void text_infer(const char *arguments)
 {
     uint32_t count = 0;
     uint32_t warmup = 0;
-    if (!ajpq_text_parse_u32(&arguments, &count) || count == 0u) {
-        ajpq_uart_print("m-error-infer-needs-a-count\r\n");
+    if (!ajpq_text_parse_u32(&arguments, &count) || count == 0u || count > RUN_MAX) {
+        ajpq_uart_print("m-error-infer-needs-a-count-of-1-to-65535\r\n");
         return;
     }
     if (!ajpq_text_parse_u32(&arguments, &warmup)) {
         warmup = 0;
     }
+    if (warmup > RUN_MAX) {
+        ajpq_uart_print("m-error-infer-warmup-over-65535\r\n");
+        return;
+    }
+    if (model_status != AJPQ_MODEL_VERIFIED) {
+        ajpq_uart_print("m-error-model-failed-verification\r\n");
+        return;
+    }
+    align_to_timer();
     ajpq_uart_print("m-warmup-start-");
     ajpq_text_put_u32(warmup);
     ajpq_uart_print("\r\n");
-    (void)run_inferences(0u, warmup); /* also aligns to the timer */
+    (void)run_inferences(0u, warmup);
     ajpq_uart_print("m-warmup-done\r\nm-infer-start-");
     ajpq_text_put_u32(count);
     ajpq_uart_print("\r\n");
@@ -323,6 +371,9 @@ static void text_infer(const char *arguments)
     }
     uint32_t end = ajpq_timer_now();
     ajpq_model_get_output(output);
+    if (ajpq_model_faults != 0u) {
+        model_status = AJPQ_MODEL_BAD_RUN;
+    }
     ajpq_uart_print("m-lap-us-");
     ajpq_text_put_u32(start);
     ajpq_uart_print("\r\nm-lap-us-");
@@ -365,6 +416,10 @@ int main(void)
     size_t text_length = 0;
     int text_overflow = 0;
     ajpq_port_init();
+    have_cached = 0;
+    db_expected = 0;
+    db_count = 0;
+    model_status = ajpq_model_verify(AJPQ_MODEL_WEIGHTS_CRC, &model_crc);
     ajpq_model_clock = ajpq_timer_now;
     for (;;) {
         uint8_t byte = (uint8_t)ajpq_uart_read_byte();

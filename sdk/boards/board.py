@@ -81,7 +81,17 @@ class Board:
             )
         shapes = (tuple(self.artifact.input_shape), tuple(self.artifact.output_shape))
         link = self.qemu.link() if self.qemu is not None else self._serial_link()
-        return Session(link, *shapes, clock_hz=self.spec.clock_hz, run_timeout_s=run_timeout_s)
+        expect = {
+            "model_hash": self.artifact.model_hash,
+            "weights_crc": (getattr(self.artifact, "report", None) or {}).get("weights_crc", ""),
+        }
+        return Session(
+            link,
+            *shapes,
+            clock_hz=self.spec.clock_hz,
+            run_timeout_s=run_timeout_s,
+            expect=expect,
+        )
 
     def _serial_link(self) -> Link:
         """The protocol link over a real board's serial device."""

@@ -18,7 +18,7 @@ import numpy as np
 
 from ajpq.errors import AjpqError
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: INFO ends with the weights CRC and the result of its check
 # The smallest frame body a board may report in INFO (firmware reports its own
 # AJPQ_FRAME_MAX_BODY, 512 by default) and its per-command limits; until INFO has told the
 # host more it sends no larger frames. Limits.for_body gives the limits for a larger body.
@@ -51,6 +51,7 @@ STATUS_NAMES = {
     0x02: "unknown command",
     0x03: "bad payload length",
     0x04: "argument out of range",
+    0x05: "its model failed the check of flash at boot",
 }
 
 _POLL_S = 0.05  # serial read timeout while waiting for a reply
@@ -202,6 +203,8 @@ class Link:
         Raises BoardNotResponding when no valid reply came within timeout_s on every try,
         and BoardProtocolError when the board rejected the command.
         """
+        if not 0x01 <= cmd <= 0x7E:
+            raise ValueError(f"a request's command is 0x01..0x7e, not {cmd:#04x}")
         self.seq = (self.seq + 1) & 0xFF
         wire = Frame(self.seq, cmd, payload).encode(self.limits.max_body)
         timeout = self.timeout_s if timeout_s is None else timeout_s

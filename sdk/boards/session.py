@@ -21,6 +21,7 @@ from ajpq.boards.protocol import (
     CMD_READ_LAYERS,
     CMD_READ_OUTPUT,
     CMD_RUN,
+    PROTOCOL_VERSION,
     BoardProtocolError,
     Limits,
     Link,
@@ -30,6 +31,13 @@ from ajpq.errors import AjpqError
 _INFO_HEAD = struct.Struct("<HIIIHH")
 _RUN_REPLY = struct.Struct("<QII")
 _STRINGS = ("firmware_version", "model_hash", "board", "timer_source")
+_INFO_TAIL = struct.Struct("<IIB")  # weights CRC computed, weights CRC expected, check result
+MODEL_CHECKS = {
+    0: "verified",
+    1: "the weights in flash do not match their CRC",
+    2: "a Huffman table in flash failed validation",
+    3: "a weight stream ended early during a run",
+}
 
 
 def parse_info(payload: bytes) -> dict[str, Any]:
@@ -52,7 +60,35 @@ def parse_info(payload: bytes) -> dict[str, Any]:
         length = payload[offset]
         info[key] = payload[offset + 1 : offset + 1 + length].decode("ascii", errors="replace")
         offset += 1 + length
+    if version >= 2:
+        if len(payload) < offset + _INFO_TAIL.size:
+            raise BoardProtocolError("the board's INFO reply ends before its weights CRC")
+        crc, expected, check = _INFO_TAIL.unpack_from(payload, offset)
+        info.update(weights_crc=f"{crc:08x}", expected_weights_crc=f"{expected:08x}")
+        info["model_check"] = MODEL_CHECKS.get(check, f"unknown result {check}")
     return info
+
+
+def check_info(info: dict[str, Any], url: str, expect: dict[str, str] | None = None) -> None:
+    """One-sentence AjpqError unless the firmware speaks this protocol, its model passed
+    its check of flash, and (with ``expect``) it is the artifact's model and weights."""
+    if info["protocol_version"] != PROTOCOL_VERSION:
+        raise AjpqError(
+            f"the firmware on {url} speaks protocol {info['protocol_version']} and this ajpq "
+            f"speaks {PROTOCOL_VERSION}; compile and flash the model with this ajpq"
+        )
+    if info["model_check"] != "verified":
+        raise AjpqError(
+            f"the firmware on {url} failed its check of flash at boot ({info['model_check']}: "
+            f"CRC {info['weights_crc']}, built {info['expected_weights_crc']}); flash the "
+            "artifact again"
+        )
+    for key in ("model_hash", "weights_crc"):
+        if expect and expect.get(key) and info[key] != expect[key]:
+            raise AjpqError(
+                f"the board on {url} runs {key.replace('_', ' ')} {info[key]}, not the "
+                f"flashed artifact's {expect[key]}; flash the artifact again"
+            )
 
 
 class Session:
@@ -65,18 +101,21 @@ class Session:
         output_shape: tuple[int, ...],
         clock_hz: int | None = None,
         run_timeout_s: float = 60.0,
+        expect: dict[str, str] | None = None,
     ) -> None:
         self.link = link
         self.input_shape = tuple(input_shape)
         self.output_shape = tuple(output_shape)
         self.clock_hz = clock_hz
         self.run_timeout_s = run_timeout_s
+        self.expect = expect  # model_hash and weights_crc of the flashed artifact, if known
         self._info: dict[str, Any] | None = None
 
     def info(self) -> dict[str, Any]:
         """Firmware version, model hash, board, timer source and units, tensor sizes."""
         if self._info is None:
             info = parse_info(self.link.request(CMD_INFO))
+            check_info(info, self.link.url, self.expect)
             inputs, outputs = int(np.prod(self.input_shape)), int(np.prod(self.output_shape))
             if (info["input_elements"], info["output_elements"]) != (inputs, outputs):
                 raise AjpqError(

@@ -86,7 +86,7 @@ def test_info_infer_and_benchmark(compiled: tuple, elf: Path, shapes: tuple, boa
         assert info["model_hash"] == artifact.model_hash
         assert info["board"] == board_id
         assert info["timer_source"] == "systick-icount" and info["units_per_tick"] == 40
-        assert info["layers"] >= 1 and info["protocol_version"] == 1
+        assert info["layers"] >= 1 and info["protocol_version"] == 2
         outputs = np.stack([session.infer(image) for image in x])
         assert np.array_equal(outputs, graph.run(x))
         assert np.array_equal(session.infer(x[:1]), graph.run(x[:1]))

@@ -28,6 +28,7 @@ from ajpq.boards.protocol import (
     crc16,
 )
 from ajpq.boards.session import Session
+from ajpq.errors import AjpqError
 
 COBS_CASES = [
     b"",
@@ -118,7 +119,10 @@ class FakeBoard:
     INFO, LOAD_INPUT, RUN, READ_OUTPUT, READ_LAYERS and, like the firmware, rejects a frame
     or a LOAD_INPUT chunk larger than its limits."""
 
-    def __init__(self, max_body: int, inputs: int, outputs: int, layers: int) -> None:
+    def __init__(
+        self, max_body: int, inputs: int, outputs: int, layers: int, version: int = 2
+    ) -> None:
+        self.version, self.check, self.crc = version, 0, 0x1234ABCD
         self.limits = Limits.for_body(max_body)
         self.inputs, self.outputs, self.layers = inputs, outputs, layers
         self.pixels = bytearray(inputs)
@@ -133,10 +137,17 @@ class FakeBoard:
             return b"\x01"  # the firmware's rx buffer overflows: bad frame
         if request.cmd == CMD_INFO:
             head = struct.pack(
-                "<HIIIHH", 1, 40, self.inputs, self.outputs, self.layers, self.limits.max_body
+                "<HIIIHH",
+                self.version,
+                40,
+                self.inputs,
+                self.outputs,
+                self.layers,
+                self.limits.max_body,
             )
             strings = b"".join(bytes([len(t)]) + t for t in (b"0.1.0", b"hash", b"fake", b"dwt"))
-            return b"\x00" + head + strings
+            tail = struct.pack("<IIB", self.crc ^ bool(self.check), self.crc, self.check)
+            return b"\x00" + head + strings + tail
         if request.cmd == CMD_LOAD_INPUT:
             if len(body) - 4 > self.limits.input_chunk:
                 return b"\x03"
@@ -327,3 +338,42 @@ def test_eembc_client_parses_laps_and_results() -> None:
     assert laps == [10, 250]
     assert np.array_equal(outputs, [1, -2, 3])
     assert port.sent == ["name", "db load 3", "db 0001", "db ff", "infer 2 1"]
+
+
+def test_info_is_checked_against_the_protocol_the_flash_check_and_the_artifact() -> None:
+    shape = (1, 4, 4)
+    old = FakeBoard(244, inputs=16, outputs=2, layers=1, version=1)
+    with pytest.raises(AjpqError) as caught:
+        Session(Link(old, timeout_s=0.2), shape, (2,)).info()
+    assert str(caught.value) == (
+        "the firmware on socket://127.0.0.1:9 speaks protocol 1 and this ajpq speaks 2; "
+        "compile and flash the model with this ajpq"
+    )
+    corrupt = FakeBoard(244, inputs=16, outputs=2, layers=1)
+    corrupt.check = 1
+    with pytest.raises(AjpqError) as caught:
+        Session(Link(corrupt, timeout_s=0.2), shape, (2,)).info()
+    assert str(caught.value) == (
+        "the firmware on socket://127.0.0.1:9 failed its check of flash at boot (the weights "
+        "in flash do not match their CRC: CRC 1234abcc, built 1234abcd); flash the artifact "
+        "again"
+    )
+    board = FakeBoard(244, inputs=16, outputs=2, layers=1)
+    expect = {"model_hash": "hash", "weights_crc": "00000001"}
+    with pytest.raises(AjpqError) as caught:
+        Session(Link(board, timeout_s=0.2), shape, (2,), expect=expect).info()
+    assert str(caught.value) == (
+        "the board on socket://127.0.0.1:9 runs weights crc 1234abcd, not the flashed "
+        "artifact's 00000001; flash the artifact again"
+    )
+    expect["weights_crc"] = "1234abcd"
+    info = Session(Link(board, timeout_s=0.2), shape, (2,), expect=expect).info()
+    assert (info["model_check"], info["weights_crc"]) == ("verified", "1234abcd")
+
+
+def test_link_sends_only_request_commands() -> None:
+    board = FakeBoard(244, inputs=16, outputs=2, layers=1)
+    for cmd in (0x00, 0x7F, 0x80, 0xFF):
+        with pytest.raises(ValueError, match="0x01..0x7e"):
+            Link(board, timeout_s=0.2).request(cmd)
+    assert board.requests == []
