@@ -3,9 +3,10 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang
+FUZZ_RUNS ?= 1000000
 
-.PHONY: setup apt demo test test-all lint bench clean
+.PHONY: setup apt demo test test-all lint bench fuzz clean
 
 setup: apt $(STAMP)
 
@@ -35,6 +36,11 @@ test: setup
 
 test-all: setup
 	$(PY) -m pytest -q
+
+# libFuzzer + ASan/UBSan on the firmware's parsers (tests/fuzz/run.py); the tests run each
+# target for 30 s, this runs FUZZ_RUNS executions each and stops at the first report.
+fuzz: setup
+	$(PY) -m tests.fuzz.run --runs $(FUZZ_RUNS)
 
 lint: setup
 	$(VENV)/bin/ruff check sdk backends tests bench
