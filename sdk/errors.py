@@ -30,3 +30,10 @@ class ToolchainMissing(AjpqError):
 
 class BudgetExceeded(AjpqError):
     """A model does not fit a board's flash or RAM (or an FPGA's resources)."""
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """text on one line of at most ``limit`` characters, to quote a library's error (zipfile,
+    json, numpy) inside an AjpqError's sentence."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -32,6 +32,7 @@ _INFO_HEAD = struct.Struct("<HIIIHH")
 _RUN_REPLY = struct.Struct("<QII")
 _STRINGS = ("firmware_version", "model_hash", "board", "timer_source")
 _INFO_TAIL = struct.Struct("<IIB")  # weights CRC computed, weights CRC expected, check result
+_FLASH_THIS_AJPQ = "compile and flash the model with this ajpq"
 MODEL_CHECKS = {
     0: "verified",
     1: "the weights in flash do not match their CRC",
@@ -43,7 +44,9 @@ MODEL_CHECKS = {
 def parse_info(payload: bytes) -> dict[str, Any]:
     """Decode an INFO reply payload into a dict (see docs/protocol.md)."""
     if len(payload) < _INFO_HEAD.size:
-        raise BoardProtocolError(f"the board's INFO reply has {len(payload)} bytes, too few")
+        raise BoardProtocolError(
+            f"the board's INFO reply has {len(payload)} bytes, too few; {_FLASH_THIS_AJPQ}"
+        )
     version, units, inputs, outputs, layers, max_body = _INFO_HEAD.unpack_from(payload)
     info: dict[str, Any] = {
         "protocol_version": version,
@@ -56,17 +59,32 @@ def parse_info(payload: bytes) -> dict[str, Any]:
     offset = _INFO_HEAD.size
     for key in _STRINGS:
         if offset >= len(payload):
-            raise BoardProtocolError(f"the board's INFO reply ends before its {key}")
+            raise BoardProtocolError(
+                f"the board's INFO reply ends before its {key}; {_FLASH_THIS_AJPQ}"
+            )
         length = payload[offset]
-        info[key] = payload[offset + 1 : offset + 1 + length].decode("ascii", errors="replace")
+        if offset + 1 + length > len(payload):
+            raise BoardProtocolError(
+                f"the board's INFO reply ends inside its {key} ({length} bytes from byte "
+                f"{offset + 1} of {len(payload)}); {_FLASH_THIS_AJPQ}"
+            )
+        info[key] = _board_text(payload[offset + 1 : offset + 1 + length])
         offset += 1 + length
     if version >= 2:
         if len(payload) < offset + _INFO_TAIL.size:
-            raise BoardProtocolError("the board's INFO reply ends before its weights CRC")
+            raise BoardProtocolError(
+                f"the board's INFO reply ends before its weights CRC; {_FLASH_THIS_AJPQ}"
+            )
         crc, expected, check = _INFO_TAIL.unpack_from(payload, offset)
         info.update(weights_crc=f"{crc:08x}", expected_weights_crc=f"{expected:08x}")
         info["model_check"] = MODEL_CHECKS.get(check, f"unknown result {check}")
     return info
+
+
+def _board_text(raw: bytes) -> str:
+    """A string the board sent, each byte that is not printable ASCII shown as U+FFFD (so a
+    message that quotes it stays on one line)."""
+    return "".join(chr(byte) if 0x20 <= byte < 0x7F else "\ufffd" for byte in raw)
 
 
 def check_info(info: dict[str, Any], url: str, expect: dict[str, str] | None = None) -> None:
@@ -75,7 +93,7 @@ def check_info(info: dict[str, Any], url: str, expect: dict[str, str] | None = N
     if info["protocol_version"] != PROTOCOL_VERSION:
         raise AjpqError(
             f"the firmware on {url} speaks protocol {info['protocol_version']} and this ajpq "
-            f"speaks {PROTOCOL_VERSION}; compile and flash the model with this ajpq"
+            f"speaks {PROTOCOL_VERSION}; {_FLASH_THIS_AJPQ}"
         )
     if info["model_check"] != "verified":
         raise AjpqError(

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ajpq import resources
-from ajpq.errors import AjpqError
+from ajpq.errors import AjpqError, one_line
 
 BOARDS_DIR = resources.BOARDS_DIR
 KINDS = ("mcu", "fpga")
@@ -22,6 +22,8 @@ FLASH_METHODS = ("qemu", "pyocd", "openocd")
 COMMON = {"id": str, "name": str, "kind": str, "part": str, "core": str, "clock_hz": int}
 MCU = {"flash_bytes": int, "ram_bytes": int, "stack_bytes": int, "timer": str, "port": str}
 RESOURCES = ("lut", "ff", "bram36", "uram", "dsp")
+TABLES = {"flash": dict, "serial": dict, "resources": dict}  # each optional, but a table
+TYPE_NAMES = {str: "str", int: "int >= 0", dict: "table"}
 
 
 class InvalidBoard(AjpqError):
@@ -76,20 +78,25 @@ def get(board: "str | BoardSpec", boards_dir: Path = BOARDS_DIR) -> BoardSpec:
 def load(path: Path) -> BoardSpec:
     try:
         raw = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidBoard(f"{path} is not valid TOML ({exc}); fix the board file") from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise InvalidBoard(f"{path} cannot be read ({reason}); give a board file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else one_line(str(exc))
+        raise InvalidBoard(f"{path} is not valid TOML ({reason}); fix the board file") from None
     _require(path, raw, COMMON)
     if raw["id"] != path.stem:
         raise InvalidBoard(
-            f"{path}: field 'id' is '{raw['id']}' but the file is named "
+            f"{path}: field 'id' is {raw['id']!r} but the file is named "
             f"'{path.stem}.toml'; make them equal"
         )
     _one_of(path, "kind", raw["kind"], KINDS)
+    _require(path, raw, TABLES, optional=True)
     if raw["kind"] == "mcu":
         _require(path, raw, MCU)
         _one_of(path, "timer", raw["timer"], TIMERS)
         methods = raw.get("flash", {}).get("methods")
-        if not methods:
+        if not methods or not isinstance(methods, list):
             raise InvalidBoard(
                 f"{path} lacks the field 'flash.methods'; list how the board "
                 f"is flashed ({', '.join(FLASH_METHODS)})"
@@ -106,18 +113,24 @@ def load(path: Path) -> BoardSpec:
     return BoardSpec(**values, extra={k: v for k, v in raw.items() if k not in known})
 
 
-def _require(path: Path, raw: dict, fields: dict[str, type], prefix: str = "") -> None:
+def _require(
+    path: Path, raw: dict, fields: dict[str, type], prefix: str = "", optional: bool = False
+) -> None:
     for key, kind in fields.items():
         if key not in raw:
+            if optional:
+                continue
             raise InvalidBoard(f"{path} lacks the field '{prefix}{key}'; add it to the board file")
         value = raw[key]
         if not isinstance(value, kind) or isinstance(value, bool) or (kind is int and value < 0):
             raise InvalidBoard(
-                f"{path}: field '{prefix}{key}' must be a {kind.__name__}"
-                f"{' >= 0' if kind is int else ''}, not {value!r}"
+                f"{path}: field '{prefix}{key}' must be a {TYPE_NAMES[kind]}, "
+                f"not {one_line(repr(value), 60)}; fix the board file"
             )
 
 
 def _one_of(path: Path, key: str, value: object, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise InvalidBoard(f"{path}: field '{key}' is {value!r}; use one of {', '.join(allowed)}")
+        raise InvalidBoard(
+            f"{path}: field '{key}' is {one_line(repr(value), 60)}; use one of {', '.join(allowed)}"
+        )

@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from ajpq.errors import InvalidPolicy
+from ajpq.errors import InvalidPolicy, one_line
 from ajpq.quant.capture import FloatOp, capture
 from ajpq.quant.importance import op_importance
 
+FORMAT = "ajpq-policy-1"
 WEIGHT_BITS = (0, 2, 3, 4, 5, 6, 7, 8)
 ACT_BITS = (2, 3, 4, 5, 6, 7, 8)
 
@@ -212,7 +213,10 @@ class Policy:
         if all(b == 0 for b in layer.weight_bits):
             raise InvalidPolicy(f"{where} prunes every channel; keep at least one")
         if spec.is_output and 0 in layer.weight_bits:
-            raise InvalidPolicy(f"{where} produces the model's outputs and cannot be pruned")
+            raise InvalidPolicy(
+                f"{where} produces the model's outputs and cannot be pruned; give each of its "
+                "channels 2..8 bits"
+            )
 
     def kept(self, name: str) -> np.ndarray:
         return np.asarray(self.layers[name].weight_bits) > 0
@@ -224,7 +228,7 @@ class Policy:
     def to_json(self) -> str:
         return json.dumps(
             {
-                "format": "ajpq-policy-1",
+                "format": FORMAT,
                 "layers": {
                     name: {"weight_bits": list(lp.weight_bits), "act_bits": lp.act_bits}
                     for name, lp in self.layers.items()
@@ -245,15 +249,42 @@ class Policy:
     ) -> "Policy":
         """Load a policy JSON; with ``model``, also check that it fits that model."""
         try:
-            raw = json.loads(Path(path).read_text())
-            layers = {
-                name: LayerPolicy(tuple(int(b) for b in v["weight_bits"]), int(v["act_bits"]))
-                for name, v in raw["layers"].items()
-            }
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            layers = _parse_layers(json.loads(Path(path).read_text()))
+        except (OSError, ValueError, RecursionError) as exc:
+            reason = str(exc) if isinstance(exc, _Malformed) else f"{type(exc).__name__}: {exc}"
             raise InvalidPolicy(
-                f"{path} is not an ajpq policy JSON ({type(exc).__name__}: {exc}); write one "
-                "with Policy.save"
+                f"{path} is not an ajpq policy JSON ({one_line(reason)}); "
+                "write one with Policy.save"
             ) from None
-        policy = cls(layers)
-        return policy.validated(layer_specs(model, input_size)) if model is not None else policy
+        if model is None:
+            return cls(layers)
+        try:
+            return cls(layers).validated(layer_specs(model, input_size))
+        except InvalidPolicy as error:
+            raise InvalidPolicy(f"{path}: {error}") from None
+
+
+class _Malformed(ValueError):
+    """A policy JSON breaks the format; the message says where."""
+
+
+def _parse_layers(raw: object) -> dict[str, LayerPolicy]:
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise _Malformed(f'it needs "format": "{FORMAT}" in a JSON object')
+    if not isinstance(raw.get("layers"), dict):
+        raise _Malformed('it needs an object "layers"')
+    layers: dict[str, LayerPolicy] = {}
+    for name, layer in raw["layers"].items():
+        weight_bits = layer.get("weight_bits") if isinstance(layer, dict) else None
+        act_bits = layer.get("act_bits") if isinstance(layer, dict) else None
+        if not isinstance(weight_bits, list) or not all(map(_is_whole, [*weight_bits, act_bits])):
+            raise _Malformed(
+                f'layer {name!r} needs a list of whole numbers "weight_bits" and a whole '
+                'number "act_bits"'
+            )
+        layers[name] = LayerPolicy(tuple(weight_bits), act_bits)
+    return layers
+
+
+def _is_whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
