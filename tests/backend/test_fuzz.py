@@ -28,7 +28,7 @@ def test_target_survives_its_budget(name: str, tmp_path: Path) -> None:
     result = fuzz.run(name, seconds=SECONDS, out_dir=tmp_path)
     print(result)
     assert result.crash is None, f"{name} failed: reproduce with {tmp_path / name} {result.crash}"
-    assert result.executions >= 1000 * SECONDS  # the slowest target makes ~8,000 a second
+    assert result.executions >= 100 * SECONDS  # it ran: the slowest makes ~2,000 a second
 
 
 def test_the_damaged_tables_crashed_the_decoder_before_it_validated(
