@@ -46,6 +46,11 @@ class Integrity:
             crc = zlib.crc32(shape, crc)
         return crc
 
+    def list_bytes(self) -> int:
+        """Flash the two lists and their counts take on a 32-bit MCU (a pointer and a size per
+        blob, a pointer per table; one entry when empty)."""
+        return 8 * max(1, len(self.blobs)) + 4 * max(1, len(self.tables)) + 8
+
     def c_source(self) -> str:
         """The lists ajpq_verify.c walks, for the end of ajpq_weights.c."""
         blobs = "".join(f"    {{{name}, sizeof {name}}},\n" for name, _ in self.blobs)

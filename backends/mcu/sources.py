@@ -109,7 +109,8 @@ def write_sources(
     graph: HwGraph, plan: Plan, src_dir: Path, group_codes: bool = True
 ) -> tuple[list[LayerWeights], int, int]:
     """Emit ajpq_model.h/.c and ajpq_weights.h/.c into ``src_dir``; return the per-layer
-    weights, the flash the model's data arrays take (tables estimated) and the CRC-32 of
+    weights, the flash the model's data arrays take (tables estimated, the boot check's lists
+    included) and the CRC-32 of
     the weights the firmware checks at boot (AJPQ_MODEL_WEIGHTS_CRC)."""
     src_dir.mkdir(parents=True, exist_ok=True)
     emitter = Emitter(graph, plan, group_codes)
@@ -156,7 +157,8 @@ def write_sources(
         out_type="int32_t" if out.element_bytes == 4 else "int16_t",
     )
     (src_dir / "ajpq_model.c").write_text(body)
-    return emitter.layer_weights, emitter.data_bytes, emitter.integrity.crc()
+    data_bytes = emitter.data_bytes + emitter.integrity.list_bytes()
+    return emitter.layer_weights, data_bytes, emitter.integrity.crc()
 
 
 def set_input(graph: HwGraph, input_offset: int) -> str:

@@ -373,6 +373,8 @@ static void text_infer(const char *arguments)
     ajpq_model_get_output(output);
     if (ajpq_model_faults != 0u) {
         model_status = AJPQ_MODEL_BAD_RUN;
+        ajpq_uart_print("m-error-weight-stream-ended-early\r\n");
+        return;
     }
     ajpq_uart_print("m-lap-us-");
     ajpq_text_put_u32(start);

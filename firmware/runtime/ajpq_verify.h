@@ -1,13 +1,14 @@
 /* ajpq_verify.h - what the device checks in flash before it serves the model.
  *
- * The generated ajpq_weights.c lists every const array the model reads (weight streams, the
- * arrays of each Huffman table, biases, multipliers, shifts) in ajpq_model_blobs and every
+ * The generated ajpq_weights.c lists its arrays (weight streams, the arrays of each Huffman
+ * table, biases, multipliers, shifts, index arrays) in ajpq_model_blobs and every
  * Huffman table in ajpq_model_tables; ajpq_model.h carries AJPQ_MODEL_WEIGHTS_CRC, the CRC-32
  * (zlib's) that ajpq computed when it wrote them, over:
  *   the bytes of every blob, in list order, then for every table in list order its
  *   num_symbols (u16 little-endian), max_length and lookup_bits (u8 each).
  * A half-written flash, or weights from another build, changes that CRC; a table the decoder
- * cannot run safely fails ajpq_huffman_validate. The server verifies once at boot, reports
+ * cannot run safely fails ajpq_huffman_validate. The code, the params structs of
+ * ajpq_model.c and these lists are not covered (docs/protocol.md). The server verifies once at boot, reports
  * the result and the CRC it computed in INFO, and refuses to run a model that failed.
  */
 #ifndef AJPQ_VERIFY_H

@@ -51,7 +51,7 @@ STATUS_NAMES = {
     0x02: "unknown command",
     0x03: "bad payload length",
     0x04: "argument out of range",
-    0x05: "its model failed the check of flash at boot",
+    0x05: "its model failed its check of flash (INFO says which)",
 }
 
 _POLL_S = 0.05  # serial read timeout while waiting for a reply
@@ -204,7 +204,10 @@ class Link:
         and BoardProtocolError when the board rejected the command.
         """
         if not 0x01 <= cmd <= 0x7E:
-            raise ValueError(f"a request's command is 0x01..0x7e, not {cmd:#04x}")
+            raise BoardProtocolError(
+                f"a request's command is 0x01..0x7e, not {cmd:#04x}; send one of the CMD_ "
+                "constants of ajpq.boards.protocol"
+            )
         self.seq = (self.seq + 1) & 0xFF
         wire = Frame(self.seq, cmd, payload).encode(self.limits.max_body)
         timeout = self.timeout_s if timeout_s is None else timeout_s

@@ -168,6 +168,7 @@ class Session:
         """Run warmup + runs inferences; (total, min, max) ticks of the measured runs."""
         if not 1 <= runs <= 0xFFFF or not 0 <= warmup <= 0xFFFF:
             raise AjpqError(f"runs must be 1..65535 and warmup 0..65535, not {runs}, {warmup}")
+        self.info()  # the protocol, flash and artifact checks come before any run
         payload = self.link.request(
             CMD_RUN, struct.pack("<HH", runs, warmup), timeout_s=self.run_timeout_s
         )

@@ -9,7 +9,8 @@
  *             (records split at '\n', each sent as a command ending in '%');
  *   bit 2:    corrupt a weight byte in flash (the boot check must refuse the model);
  *   bit 3:    a weight stream ends early in every run (ajpq_model_faults).
- * In frames mode every reply must decode as a frame that answers its request, or abort().
+ * In frames mode every reply must decode as a well-formed reply frame (cmd bit 7 set, a
+ * status byte) or a NAK, or abort().
  * Built with -DAJPQ_FUZZ_TEXT it is the fuzz_text target: every input goes in as text.
  */
 #include <setjmp.h>

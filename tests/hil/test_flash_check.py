@@ -10,14 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-import ajpq
 from ajpq.backends.mcu.artifact import Artifact
 from ajpq.boards.protocol import CMD_RUN, BoardProtocolError, EembcClient
 from ajpq.boards.qemu_board import QemuBoard
 from ajpq.boards.session import Session
 from ajpq.errors import AjpqError
+from tests.hil.qemu_models import random_skynet
 
 pytestmark = pytest.mark.hil
 
@@ -26,13 +25,7 @@ SIZE = (16, 32)
 
 @pytest.fixture(scope="module")
 def artifact(board_id: str, tmp_path_factory: pytest.TempPathFactory) -> Artifact:
-    if not board_id.startswith("qemu-"):
-        pytest.skip(f"these tests start QEMU; board {board_id} is not emulated")
-    torch.manual_seed(0)
-    model = ajpq.models.skynet(0.125, SIZE)
-    policy = ajpq.Policy.random(model, seed=1, prune_max=0.5)
-    graph = ajpq.lower(ajpq.quantize(model, policy))
-    return ajpq.compile(graph, "mcu", board_id, tmp_path_factory.mktemp("check") / "model")
+    return random_skynet(board_id, tmp_path_factory.mktemp("check") / "model", SIZE, seed=1)[1]
 
 
 def symbol_address(elf: Path, name: str) -> int:
@@ -103,7 +96,7 @@ def test_a_flipped_byte_is_caught_at_boot(
         message,
     )
     assert str(refused.value) == (
-        "the board rejected RUN: its model failed the check of flash at boot"
+        "the board rejected RUN: its model failed its check of flash (INFO says which)"
     )
     assert lines == ["m-error-model-failed-verification"]
 

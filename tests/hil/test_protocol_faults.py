@@ -10,9 +10,7 @@ import time
 import numpy as np
 import pytest
 import serial
-import torch
 
-import ajpq
 from ajpq.backends.mcu.artifact import Artifact
 from ajpq.boards.faults import FaultyPort
 from ajpq.boards.protocol import (
@@ -28,6 +26,7 @@ from ajpq.boards.protocol import (
     crc16,
 )
 from ajpq.boards.qemu_board import QemuBoard
+from tests.hil.qemu_models import random_skynet
 
 pytestmark = pytest.mark.hil
 
@@ -38,14 +37,7 @@ UNKNOWN_COMMAND = 0x02
 
 @pytest.fixture(scope="module")
 def compiled(board_id: str, tmp_path_factory: pytest.TempPathFactory) -> tuple:
-    if not board_id.startswith("qemu-"):
-        pytest.skip(f"these tests start QEMU; board {board_id} is not emulated")
-    torch.manual_seed(0)
-    model = ajpq.models.skynet(0.125, SIZE)
-    policy = ajpq.Policy.random(model, seed=5, prune_max=0.5)
-    graph = ajpq.lower(ajpq.quantize(model, policy))
-    artifact = ajpq.compile(graph, "mcu", board_id, tmp_path_factory.mktemp("faults") / "m")
-    return graph, artifact
+    return random_skynet(board_id, tmp_path_factory.mktemp("faults") / "m", SIZE, seed=5)
 
 
 def images(count: int, seed: int) -> np.ndarray:
@@ -134,7 +126,7 @@ def test_a_frame_that_is_no_command_is_answered_never_as_a_nak(compiled: tuple, 
 def colliding_read(seq: int, offset: int, count: int) -> bytes:
     """A READ_OUTPUT body other than (offset, count) whose frame has the same CRC-16."""
     want = crc16(bytes([seq, CMD_READ_OUTPUT]) + struct.pack("<IH", offset, count))
-    for other in range(offset + 1, offset + 1 << 20):
+    for other in range(offset + 1, offset + (1 << 20)):
         body = struct.pack("<IH", other, count)
         if crc16(bytes([seq, CMD_READ_OUTPUT]) + body) == want:
             return body
@@ -171,16 +163,40 @@ def test_text_mode_corners(compiled: tuple) -> None:
         client = EembcClient(board.port)
         client.load(x.tobytes())
         _, before = client.infer(1, 0)
-        hex_line = x.reshape(-1)[:4].tobytes().hex()
+        pixels = x.reshape(-1).tobytes()
         assert client.command(f"db load {x.size}") == [f"m-[Expecting {x.size} bytes]"]
-        assert client.command(f"db {'00' * 3}0g{hex_line}") == ["m-error-db-bad-hex"]
-        client.load(x.tobytes())  # the bad line wrote nothing: the image is whole again
+        assert client.command(f"db {pixels[:3].hex()}0g{pixels[3:8].hex()}") == [
+            "m-error-db-bad-hex"
+        ]
+        lines = [client.command("db " + pixels[k : k + 256].hex()) for k in range(0, x.size, 256)]
+        # the bad line stored nothing: the whole image still fits after it, to the last byte
+        assert lines[:-1] == [[]] * (len(lines) - 1) and lines[-1] == ["m-load-done"]
         _, after = client.infer(1, 0)
         assert client.command("infer 65536") == ["m-error-infer-needs-a-count-of-1-to-65535"]
         assert client.command("infer 1 65536") == ["m-error-infer-warmup-over-65535"]
         assert client.command("infer 0") == ["m-error-infer-needs-a-count-of-1-to-65535"]
     golden = graph.run(x[None]).reshape(-1)
     assert np.array_equal(before, golden) and np.array_equal(after, golden)
+
+
+def test_bytes_sent_during_a_run_are_served_after_it(compiled: tuple) -> None:
+    """The UART is not read during a run: an INFO sent right behind a long RUN is answered
+    after the RUN's reply, not lost and not interleaved."""
+    _, artifact = compiled
+    with QemuBoard(artifact.elf) as board:
+        assert board.port is not None
+        run = Frame(1, CMD_RUN, struct.pack("<HH", 500, 0)).encode(max_body=512)
+        board.port.write(run + Frame(2, CMD_INFO).encode(max_body=512))
+        data, deadline = b"", time.monotonic() + 60.0
+        while data.count(b"\x00") < 4 and time.monotonic() < deadline:
+            data += board.port.read(max(1, board.port.in_waiting))
+    replies = [Frame.decode(part) for part in data.split(b"\x00") if part]
+    assert [(r.seq, r.cmd, r.body[0]) for r in replies] == [
+        (1, CMD_RUN | REPLY, 0),
+        (2, CMD_INFO | REPLY, 0),
+    ]
+    total, smallest, largest = struct.unpack("<QII", replies[0].body[1:])
+    assert total == 500 * smallest and smallest == largest > 0
 
 
 def test_one_quit_stops_the_board(compiled: tuple) -> None:

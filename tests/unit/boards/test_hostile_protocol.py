@@ -19,7 +19,7 @@ import random
 import string
 import struct
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ajpq.boards.protocol import CMD_INFO, REPLY, Frame, FrameError, Limits, cobs_decode
@@ -49,16 +49,25 @@ def bad_frames(rng: random.Random) -> Iterator[tuple[str, bytes]]:
         yield "random bytes", zero_free if rng.random() < 0.5 else rng.randbytes(size)
 
 
-def test_bad_frames_are_refused_in_one_line() -> None:
+def frame_errors(
+    cases: Iterator[tuple[str, bytes]], parse: Callable[[bytes], object]
+) -> tuple[list[str], Counter[str]]:
+    """What is wrong with how ``parse`` refused each case (a FrameError in one line), and
+    how many cases of each kind were tried."""
     problems: list[str] = []
     tried: Counter[str] = Counter()
-    for kind, encoded in bad_frames(random.Random(5)):
-        outcome = attempt(lambda encoded=encoded: Frame.decode(encoded))
+    for kind, encoded in cases:
+        outcome = attempt(lambda encoded=encoded: parse(encoded))
         if problem := refusal_problem(outcome, hint=False):
             problems.append(f"{kind}: {problem}")
         elif not isinstance(outcome.error, FrameError):
             problems.append(f"{kind}: {type(outcome.error).__name__}, not FrameError")
         tried[kind] += 1
+    return problems, tried
+
+
+def test_bad_frames_are_refused_in_one_line() -> None:
+    problems, tried = frame_errors(bad_frames(random.Random(5)), Frame.decode)
     assert not problems, failure_report(problems)
     assert tried == {"truncated": 300, "bit flip": 400, "random bytes": 300}
 
@@ -84,15 +93,7 @@ def bad_cobs(rng: random.Random) -> Iterator[tuple[str, bytes]]:
 
 
 def test_bad_cobs_is_refused_in_one_line() -> None:
-    problems: list[str] = []
-    tried: Counter[str] = Counter()
-    for kind, encoded in bad_cobs(random.Random(6)):
-        outcome = attempt(lambda encoded=encoded: cobs_decode(encoded))
-        if problem := refusal_problem(outcome, hint=False):
-            problems.append(f"{kind}: {problem}")
-        elif not isinstance(outcome.error, FrameError):
-            problems.append(f"{kind}: {type(outcome.error).__name__}, not FrameError")
-        tried[kind] += 1
+    problems, tried = frame_errors(bad_cobs(random.Random(6)), cobs_decode)
     assert not problems, failure_report(problems)
     assert tried == {"a zero inside": 300, "cut inside a block": 300}
 

@@ -366,6 +366,13 @@ def test_info_is_checked_against_the_protocol_the_flash_check_and_the_artifact()
         "the board on socket://127.0.0.1:9 runs weights crc 1234abcd, not the flashed "
         "artifact's 00000001; flash the artifact again"
     )
+    with pytest.raises(AjpqError) as caught:
+        Session(Link(board, timeout_s=0.2), shape, (2,), expect={"model_hash": "other"}).run()
+    assert str(caught.value) == (
+        "the board on socket://127.0.0.1:9 runs model hash hash, not the flashed artifact's "
+        "other; flash the artifact again"
+    )
+    assert board.count(CMD_RUN) == 0  # refused before anything ran
     expect["weights_crc"] = "1234abcd"
     info = Session(Link(board, timeout_s=0.2), shape, (2,), expect=expect).info()
     assert (info["model_check"], info["weights_crc"]) == ("verified", "1234abcd")
@@ -374,6 +381,6 @@ def test_info_is_checked_against_the_protocol_the_flash_check_and_the_artifact()
 def test_link_sends_only_request_commands() -> None:
     board = FakeBoard(244, inputs=16, outputs=2, layers=1)
     for cmd in (0x00, 0x7F, 0x80, 0xFF):
-        with pytest.raises(ValueError, match="0x01..0x7e"):
+        with pytest.raises(BoardProtocolError, match="0x01..0x7e"):
             Link(board, timeout_s=0.2).request(cmd)
     assert board.requests == []
