@@ -61,6 +61,32 @@ static inline int32_t ajpq_requantize(int64_t acc, int32_t multiplier, int shift
     return ajpq_clamp(ajpq_shift_right_floor(scaled, shift), lo, hi);
 }
 
+/* TFLite's "double rounding" requantization (MultiplyByQuantizedMultiplier, what the pip
+ * TFLM interpreter and CMSIS-NN run by default), in this header's convention (value ~= acc *
+ * multiplier * 2^-shift, shift in 1..62): with e = 31 - shift, acc * 2^max(e, 0) goes through
+ * the rounding doubling high multiply (product + 2^30, or + 1 - 2^30 when negative, divided
+ * by 2^31 toward zero), then a rounding divide by 2^max(-e, 0) (half away from zero); as
+ * sdk/graph/requant.py's requantize_double, which the real TFLM interpreter matches. Exact
+ * while acc * 2^max(e, 0) fits int32, as TFLite assumes (beyond, it wraps, never UB). For
+ * graphs in TFLite's rounding mode (the TFLite backend, in progress): no kernel uses it yet. */
+static inline int32_t ajpq_requantize_double(int64_t acc, int32_t multiplier, int shift,
+                                             int32_t lo, int32_t hi)
+{
+    int exponent = 31 - shift;
+    int64_t x = exponent > 0 ? ajpq_mul_add_wrap(acc, (int64_t)1 << exponent, 0) : acc;
+    int64_t nudge = ajpq_mul_add_wrap(x, multiplier, 0) >= 0 ? ((int64_t)1 << 30)
+                                                              : 1 - ((int64_t)1 << 30);
+    int64_t nudged = ajpq_mul_add_wrap(x, multiplier, nudge);
+    /* nudged / 2^31 truncated toward zero: a floor shift, after adding 2^31 - 1 if < 0 */
+    int64_t high = ajpq_shift_right_floor(nudged >= 0 ? nudged : nudged + INT32_MAX, 31);
+    int right = exponent < 0 ? -exponent : 0;
+    uint64_t mask = ((uint64_t)1 << right) - 1u;
+    uint64_t remainder = (uint64_t)high & mask; /* the low bits of two's complement */
+    uint64_t threshold = (mask >> 1) + (high < 0 ? 1u : 0u);
+    int64_t out = ajpq_shift_right_floor(high, right) + (remainder > threshold ? 1 : 0);
+    return ajpq_clamp(out, lo, hi);
+}
+
 /* The low 32 bits of x as int32_t (two's complement wrap, written portably). */
 static inline int32_t ajpq_wrap_i32(int64_t x)
 {
