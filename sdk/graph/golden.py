@@ -11,7 +11,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ajpq.errors import InvalidGraph
 from ajpq.graph.hwgraph import HwGraph, Node, input_zero_point
-from ajpq.graph.requant import requantize
+from ajpq.graph.requant import requantize, requantize_double
 
 
 def run(graph: HwGraph, x: np.ndarray) -> np.ndarray:
@@ -58,13 +58,20 @@ def _windows(
 def _output(node: Node, acc: np.ndarray) -> np.ndarray:
     if not node.attrs.get("requant", True):
         return acc
-    return requantize(
+    rescale = requantize_double if double_rounding(node) else requantize
+    return rescale(
         acc,
         node.arrays["multiplier"],
         node.arrays["shift"],
         node.attrs["act_min"],
         node.attrs["act_max"],
     )
+
+
+def double_rounding(node: Node) -> bool:
+    """Whether the node requantizes as TFLite does (``rounding: double``, quantized with
+    ``target="tflite"``) rather than ajpq's single rounding."""
+    return node.attrs.get("rounding", "single") == "double"
 
 
 def conv(node: Node, args: list[np.ndarray]) -> np.ndarray:
@@ -103,12 +110,28 @@ def avgpool(node: Node, args: list[np.ndarray]) -> np.ndarray:
 def add(node: Node, args: list[np.ndarray]) -> np.ndarray:
     a = args[0][:, node.arrays["index_a"]]
     b = args[1][:, node.arrays["index_b"]]
+    if double_rounding(node):
+        return _add_double(node, a, b)
     shape = (1, -1) + (1,) * (a.ndim - 2)
     ma = node.arrays["multiplier_a"].astype(np.int64).reshape(shape)
     mb = node.arrays["multiplier_b"].astype(np.int64).reshape(shape)
     s = node.arrays["shift"].astype(np.int64).reshape(shape)
     out = (a * ma + b * mb + (np.int64(1) << (s - 1))) >> s
     return np.clip(out, node.attrs["act_min"], node.attrs["act_max"])
+
+
+def _add_double(node: Node, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """TFLite's int8 ADD: each input shifted left by ``left_shift`` and rescaled to twice the
+    larger input scale, the sum rescaled to the output, every step double rounding."""
+    arrays, wide = node.arrays, np.iinfo(np.int64)
+    left = np.int64(1) << node.attrs["left_shift"]
+    scaled_a = requantize_double(
+        a * left, arrays["multiplier_a"], arrays["shift_a"], wide.min, wide.max
+    )
+    scaled_b = requantize_double(
+        b * left, arrays["multiplier_b"], arrays["shift_b"], wide.min, wide.max
+    )
+    return _output(node, scaled_a + scaled_b)
 
 
 def concat(node: Node, args: list[np.ndarray]) -> np.ndarray:

@@ -14,9 +14,14 @@ import torch
 from ajpq.errors import InvalidGraph
 from ajpq.graph.hwgraph import HwGraph, Node, validate
 from ajpq.graph.remove_pruned_channels import remove_pruned_channels
-from ajpq.graph.requant import quantize_multiplier_pairs, quantize_multipliers
+from ajpq.graph.requant import (
+    quantize_multiplier_pairs,
+    rescale_multipliers,
+    tflite_add_multipliers,
+)
 from ajpq.graph.skeleton import structure
 from ajpq.quant.capture import FloatOp
+from ajpq.quant.exact_requant import avgpool_factors, tensor_scale
 from ajpq.quant.qat import QTensor, channel_scale, channel_scales, uniform_scale
 from ajpq.quant.quantize import QuantModel, _key
 
@@ -63,13 +68,19 @@ class _Lowering:
                 "the QAT model no longer follows ajpq.quant.activation_formats"
             )
 
+    @property
+    def double(self) -> bool:
+        return self.qmodel.double_rounding
+
     def fill(self, op: FloatOp, node: Node) -> None:
         q = self.record[op.name]
+        if "scale" in node.arrays:  # target tflite: the tensor's one float32 scale
+            _put(node, "scale", np.float32([tensor_scale(q, op.name)]))
         if op.kind in ("conv", "linear"):
             self._layer(op, node)
         elif op.kind == "avgpool":
             area = op.attrs["kernel"][0] * op.attrs["kernel"][1]
-            self._rescale(node, self._in(op) / area, q)
+            self._rescale(node, avgpool_factors(self._in(op), area, self.double), q)
         elif op.kind == "concat" and node.attrs["requant"]:
             joined = [channel_scales(self.record[name], self.record[name].value.shape[1])
                       for name in op.inputs]  # fmt: skip
@@ -81,7 +92,8 @@ class _Lowering:
         return channel_scales(self.record[op.inputs[index]], op.shape[0])
 
     def _rescale(self, node: Node, real_in: np.ndarray, q: QTensor) -> None:
-        multiplier, shift = quantize_multipliers(real_in / channel_scales(q, node.channels))
+        real = real_in / channel_scales(q, node.channels)
+        multiplier, shift = rescale_multipliers(real, self.double)
         _put(node, "multiplier", multiplier)
         _put(node, "shift", shift)
 
@@ -103,6 +115,8 @@ class _Lowering:
         weight[~mask], bias[~mask] = 0, 0
         _put(node, "weight", weight)
         _put(node, "bias", bias)
+        if "weight_scale" in node.arrays:
+            _put(node, "weight_scale", w_scale.numpy().astype(np.float32))
         real_acc = in_scale.double().numpy() * w_scale.double().numpy()
         if node.attrs["requant"]:
             self._rescale(node, real_acc, self.record[op.name])
@@ -110,6 +124,9 @@ class _Lowering:
             self.acc_scale = real_acc
 
     def _add(self, op: FloatOp, node: Node, q: QTensor) -> None:
+        if self.double:
+            self._tflite_add(op, node, q)
+            return
         out = channel_scales(q, node.channels)
         multiplier_a, multiplier_b, shift = quantize_multiplier_pairs(
             self._in(op, 0) / out, self._in(op, 1) / out
@@ -120,11 +137,19 @@ class _Lowering:
         _put(node, "multiplier_b", multiplier_b)
         _put(node, "shift", shift)
 
+    def _tflite_add(self, op: FloatOp, node: Node, q: QTensor) -> None:
+        scales = [tensor_scale(self.record[name], name) for name in op.inputs]
+        params = tflite_add_multipliers(*scales, tensor_scale(q, op.name))
+        for key, part in (("_a", "a"), ("_b", "b"), ("", "out")):
+            multiplier, shift = params[part]
+            _put(node, f"multiplier{key}", np.full(node.channels, multiplier))
+            _put(node, f"shift{key}", np.full(node.channels, shift))
+
 
 def lower(qmodel: QuantModel, prune: bool = True) -> HwGraph:
     """Lower a QAT model from ``ajpq.quantize`` to a HwGraph (pruned channels removed)."""
     lowering = _Lowering(qmodel)
-    graph = structure(qmodel.ops, qmodel.policy)
+    graph = structure(qmodel.ops, qmodel.policy, qmodel.target)
     ops = {op.name: op for op in qmodel.ops}
     for node in graph.nodes:
         lowering.check(ops[node.name], node)
@@ -133,6 +158,8 @@ def lower(qmodel: QuantModel, prune: bool = True) -> HwGraph:
     if output_scale is None:
         output_scale = channel_scales(lowering.record[qmodel.output_name], graph.output.channels)
     meta = {"input_scale": float(qmodel.ops[0].attrs["scale"])}
+    if qmodel.target != "ajpq":
+        meta["target"] = qmodel.target
     for attr in ("anchors", "input_size"):
         value = getattr(qmodel, attr, None)
         if value is not None:

@@ -21,6 +21,9 @@ PER_CHANNEL = (
     "multiplier_a",
     "multiplier_b",
     "acc_scale",
+    "weight_scale",
+    "shift_a",
+    "shift_b",
 )
 
 

@@ -16,6 +16,7 @@ from ajpq.errors import InvalidGraph
 
 MULTIPLIER_BITS = 31
 MAX_SHIFT = 62
+ADD_LEFT_SHIFT = 20  # TFLite's int8 ADD widens both inputs by 2^20 before rescaling them
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
@@ -118,6 +119,53 @@ def requantize_double(
     threshold = (mask >> 1) + (high < 0)
     out = (high >> right) + ((high & mask) > threshold)
     return np.clip(out, lo, hi)
+
+
+def rescale_multipliers(reals: np.ndarray, double: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The (multiplier, shift) pairs of ``reals`` for a rounding mode: ajpq's own
+    (``quantize_multipliers``) or TFLite's (``tflite_multipliers``, with double rounding)."""
+    return tflite_multipliers(reals) if double else quantize_multipliers(reals)
+
+
+def rescale(
+    acc: np.ndarray, reals: np.ndarray, lo: int, hi: int, double: bool, channel_axis: int = 1
+) -> np.ndarray:
+    """``acc`` requantized by the factors ``reals`` (one per channel) in a rounding mode."""
+    multiplier, shift = rescale_multipliers(reals, double)
+    requant = requantize_double if double else requantize
+    return requant(acc, multiplier, shift, lo, hi, channel_axis)
+
+
+def tflite_add_multipliers(
+    scale_a: float, scale_b: float, scale_out: float
+) -> dict[str, tuple[int, int]]:
+    """TFLite's int8 ADD parameters from its three float32 scales: each input rescaled to
+    twice the larger input scale after a left shift of ``ADD_LEFT_SHIFT``, the sum rescaled to
+    the output; (multiplier, shift) per step, as TFLite computes them."""
+    a, b, out = (np.float64(np.float32(s)) for s in (scale_a, scale_b, scale_out))
+    twice_max = 2.0 * max(a, b)
+    reals = np.array([a / twice_max, b / twice_max, twice_max / ((1 << ADD_LEFT_SHIFT) * out)])
+    multiplier, shift = tflite_multipliers(reals)
+    return {k: (int(multiplier[i]), int(shift[i])) for i, k in enumerate(("a", "b", "out"))}
+
+
+def tflite_add(
+    a: np.ndarray, b: np.ndarray, params: dict[str, tuple[int, int]], lo: int, hi: int
+) -> np.ndarray:
+    """TFLite's int8 ADD on integers without their zero points (``tflite_add_multipliers``)."""
+    wide = np.iinfo(np.int64)
+    left = np.int64(1) << ADD_LEFT_SHIFT
+    parts = [
+        _double_scalar(x.astype(np.int64) * left, *params[k], wide.min, wide.max)
+        for x, k in ((a, "a"), (b, "b"))
+    ]
+    return _double_scalar(parts[0] + parts[1], *params["out"], lo, hi)
+
+
+def _double_scalar(acc: np.ndarray, multiplier: int, shift: int, lo: int, hi: int) -> np.ndarray:
+    flat = acc.reshape(-1, 1)
+    out = requantize_double(flat, np.array([multiplier]), np.array([shift]), lo, hi)
+    return out.reshape(acc.shape)
 
 
 def per_channel(

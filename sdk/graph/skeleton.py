@@ -15,7 +15,7 @@ import numpy as np
 from ajpq.graph.estimate_requant import estimate_requant
 from ajpq.graph.hwgraph import HwGraph, Node
 from ajpq.graph.remove_pruned_channels import remove_pruned_channels
-from ajpq.graph.requant import integer_range
+from ajpq.graph.requant import ADD_LEFT_SHIFT, integer_range
 from ajpq.quant.activation_formats import (
     ACCUMULATOR_BITS,
     ActFormat,
@@ -28,12 +28,15 @@ from ajpq.quant.masks import channel_masks
 from ajpq.quant.policy import Policy
 
 
-def structure(ops: list[FloatOp], policy: Policy) -> HwGraph:
+def structure(ops: list[FloatOp], policy: Policy, target: str = "ajpq") -> HwGraph:
     """The unpruned HwGraph of ``policy`` on the captured ``ops``: zero weights, biases,
-    multipliers and shifts, true weight bit-widths and a ``mask`` array on every node."""
-    formats = activation_formats(ops, policy)
+    multipliers and shifts, true weight bit-widths and a ``mask`` array on every node. For
+    ``target="tflite"`` every requantizer rounds twice (``rounding: double``), adds take
+    TFLite's parameters, and every node holds its float32 ``scale`` (per tensor) and each
+    layer its ``weight_scale``: the numbers a .tflite file stores."""
+    formats = activation_formats(ops, policy, target)
     masks = channel_masks(ops, policy)
-    requantizing = requantizing_concats(ops)
+    requantizing = requantizing_concats(ops, target)
     shapes = {op.name: op.shape for op in ops}
     zero_point = input_zero_point(ops)
     alias: dict[str, str] = {}
@@ -63,6 +66,8 @@ def structure(ops: list[FloatOp], policy: Policy) -> HwGraph:
         elif op.kind == "add":
             _add(node)
         node.arrays["mask"] = masks[op.name].copy()
+        if target == "tflite":
+            _tflite(node)
         nodes.append(node)
         alias[op.name] = op.name
     return HwGraph(nodes, np.ones(nodes[-1].channels, dtype=np.float64))
@@ -111,6 +116,20 @@ def _requant(node: Node) -> None:
 def _requant_attrs(node: Node) -> None:
     lo, hi = integer_range(node.bits, node.signed)
     node.attrs.update(requant=True, act_min=lo, act_max=hi)
+
+
+def _tflite(node: Node) -> None:
+    """TFLite's arithmetic: double rounding, its add, float32 scales kept for the file."""
+    node.arrays["scale"] = np.zeros(1, dtype=np.float32)
+    if node.op in ("conv", "linear"):
+        node.arrays["weight_scale"] = np.zeros(node.channels, dtype=np.float32)
+    if node.attrs.get("requant"):
+        node.attrs["rounding"] = "double"
+    if node.op == "add":
+        node.attrs["left_shift"] = ADD_LEFT_SHIFT
+        for key in ("multiplier", "shift_a", "shift_b", "shift"):
+            dtype = np.int32 if key == "multiplier" else np.int8
+            node.arrays[key] = np.zeros(node.channels, dtype=dtype)
 
 
 def _add(node: Node) -> None:

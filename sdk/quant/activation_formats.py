@@ -8,6 +8,10 @@ unsigned after a ReLU/ReLU6 and signed without one; the model's output layer kee
 32-bit accumulator; an add, an average pool and a requantizing concat output
 ``EXTRA_ACT_BITS``; pools, reorg, flatten and a plain concat pass their inputs' format on.
 ``lower`` checks every one against the QAT model it lowers.
+
+With ``target="tflite"`` the formats are what TensorFlow Lite's int8 kernels can say: the
+output layer requantizes to signed 8 bits (a TFLite conv has no int32 output) and every concat
+requantizes (TFLite's CONCATENATION takes one scale for all its inputs).
 """
 
 from typing import NamedTuple
@@ -20,6 +24,7 @@ INPUT_BITS = 8  # raw pixels, unsigned
 PIXEL_MAX = 255
 ACCUMULATOR_BITS = 32  # the output layer's, signed
 EXTRA_ACT_BITS = 8  # bit-width of requantizers that are not a policy layer (add, avgpool, concat)
+TARGETS = ("ajpq", "tflite")  # whose arithmetic the graph follows (see ajpq.quantize)
 
 
 class ActFormat(NamedTuple):
@@ -27,26 +32,41 @@ class ActFormat(NamedTuple):
     signed: bool
 
 
-def requantizing_concats(ops: list[FloatOp]) -> set[str]:
+def check_target(target: str) -> str:
+    if target not in TARGETS:
+        raise UnsupportedOp(f"target {target!r} is not one of {TARGETS}; pick one of them")
+    return target
+
+
+def requantizing_concats(ops: list[FloatOp], target: str = "ajpq") -> set[str]:
     """Concats that requantize to one scale: those read by anything but a depthwise conv
-    (a dense layer needs one input scale; a depthwise one takes a scale per channel)."""
+    (a dense layer needs one input scale; a depthwise one takes a scale per channel), and
+    every concat for TFLite."""
     return {
         op.name
         for op in ops
-        if op.kind == "concat" and not all(_is_depthwise(c) for c in ops if op.name in c.inputs)
+        if op.kind == "concat"
+        and (
+            check_target(target) == "tflite"
+            or not all(_is_depthwise(c) for c in ops if op.name in c.inputs)
+        )
     }
 
 
-def activation_formats(ops: list[FloatOp], policy: Policy) -> dict[str, ActFormat]:
+def activation_formats(
+    ops: list[FloatOp], policy: Policy, target: str = "ajpq"
+) -> dict[str, ActFormat]:
     """The output format of every op (normalize included: it is its input's)."""
     output = ops[-1].name
-    requantizing = requantizing_concats(ops)
+    requantizing = requantizing_concats(ops, target)
     formats: dict[str, ActFormat] = {}
     for op in ops:
         inputs = [formats[name] for name in op.inputs]
         in_signed = any(f.signed for f in inputs)
         if op.kind == "input":
             formats[op.name] = input_format(input_zero_point(ops))
+        elif op.kind in ("conv", "linear") and op.name == output and target == "tflite":
+            formats[op.name] = ActFormat(EXTRA_ACT_BITS, op.act is None)
         elif op.kind in ("conv", "linear") and op.name == output:
             formats[op.name] = ActFormat(ACCUMULATOR_BITS, True)
         elif op.kind in ("conv", "linear"):

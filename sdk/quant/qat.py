@@ -23,7 +23,7 @@ from brevitas.quant import Int8WeightPerChannelFloat
 from torch import nn
 
 from ajpq.errors import UnsupportedOp
-from ajpq.graph.requant import integer_range, quantize_multipliers
+from ajpq.graph.requant import integer_range, quantize_multipliers, rescale
 from ajpq.quant.activation_formats import INPUT_BITS, input_format
 
 
@@ -133,10 +133,12 @@ class QConv2d(nn.Module):
         )
         return (y + bias.view(1, -1, 1, 1)) * self.mask.view(1, -1, 1, 1), acc_scale
 
-    def integer_output(self, x: QTensor, out: QTensor | None, name: str = "") -> torch.Tensor:
+    def integer_output(
+        self, x: QTensor, out: QTensor | None, name: str = "", double: bool = False
+    ) -> torch.Tensor:
         """The exact integer result the hardware computes (eval mode): int64 accumulation of
         integer inputs and weights, then ``out``'s multiplier + shift requantization (or the
-        raw accumulator when ``out`` is None)."""
+        raw accumulator when ``out`` is None); ``double``: TFLite's rounding."""
         with torch.no_grad():
             w = self.layer.quant_weight()
             w_scale = w.scale.reshape(-1)
@@ -167,11 +169,16 @@ class QConv2d(nn.Module):
             real_acc = in_scale.double().numpy() * w_scale.double().numpy()
             real = real_acc / channel_scale(out.scale, w_scale.numel()).double().numpy()
             lo, hi = integer_range(out.bits, out.signed)
-            return requantize_torch(acc, real, lo, hi)
+            return requantize_torch(acc, real, lo, hi, double)
 
 
-def requantize_torch(acc: torch.Tensor, real: np.ndarray, lo: int, hi: int) -> torch.Tensor:
-    """``ajpq.graph.requant.requantize`` on a torch int64 tensor (channel axis 1)."""
+def requantize_torch(
+    acc: torch.Tensor, real: np.ndarray, lo: int, hi: int, double: bool = False
+) -> torch.Tensor:
+    """``ajpq.graph.requant.requantize`` on a torch int64 tensor (channel axis 1);
+    ``double``: TFLite's multipliers and double rounding (``requantize_double``)."""
+    if double:
+        return torch.from_numpy(rescale(acc.numpy(), real, lo, hi, double=True))
     multiplier, shift = quantize_multipliers(real)
     shape = (1, -1) + (1,) * (acc.dim() - 2)
     m = torch.from_numpy(multiplier.astype(np.int64)).view(shape)

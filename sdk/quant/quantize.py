@@ -16,6 +16,7 @@ from ajpq.quant.activation_formats import (
     ACCUMULATOR_BITS,
     ActFormat,
     activation_formats,
+    check_target,
     input_zero_point,
     requantizing_concats,
 )
@@ -43,8 +44,11 @@ def _key(name: str) -> str:
 class QuantModel(nn.Module):
     """A QAT model: ops in order, each a Brevitas-quantized block; see ``forward_quant``."""
 
-    def __init__(self, ops: list[FloatOp], policy: Policy, source: nn.Module) -> None:
+    def __init__(
+        self, ops: list[FloatOp], policy: Policy, source: nn.Module, target: str = "ajpq"
+    ) -> None:
         super().__init__()
+        self.target = check_target(target)
         self.ops = [
             FloatOp(o.name, o.kind, list(o.inputs), o.shape, dict(o.attrs), act=o.act) for o in ops
         ]
@@ -54,8 +58,8 @@ class QuantModel(nn.Module):
         self.exact = True  # eval mode: the hardware's integers (False: the fake-quant floats)
         self.blocks = nn.ModuleDict()
         self.acts = nn.ModuleDict()
-        formats = activation_formats(ops, policy)
-        requantizing = requantizing_concats(ops)
+        formats = activation_formats(ops, policy, target)
+        requantizing = requantizing_concats(ops, target)
         for op, kept in zip(ops, self.ops, strict=True):
             self._build(op, ops, formats[op.name], op.name in requantizing)
             kept.attrs = op.attrs
@@ -83,12 +87,17 @@ class QuantModel(nn.Module):
             self.blocks[key] = QConv2d(
                 op.weight, op.bias, bits, mask, op.attrs, linear=op.kind == "linear"
             )
-            if op.name != self.output_name:  # the head keeps its int32 accumulator
+            if fmt.bits != ACCUMULATOR_BITS:  # the head keeps its int32 accumulator
                 self.acts[key] = act_quant(op.act, fmt.bits, signed=fmt.signed)
         elif op.kind in ("add", "avgpool") or requant:
             if requant:
                 op.attrs["requant"] = True
             self.acts[key] = act_quant(op.act, fmt.bits, signed=fmt.signed)
+
+    @property
+    def double_rounding(self) -> bool:
+        """Whether its requantizers round as TFLite does (``target="tflite"``)."""
+        return self.target == "tflite"
 
     @property
     def fake_quant(self) -> bool:
@@ -130,7 +139,11 @@ class QuantModel(nn.Module):
                 scale = out.scale.double()
                 return out._replace(value=exact * scale, scale=scale)
             out = from_brevitas(self.acts[key](y))
-            exact = None if self.fake_quant else block.integer_output(args[0], out, op.name)
+            exact = (
+                None
+                if self.fake_quant
+                else block.integer_output(args[0], out, op.name, self.double_rounding)
+            )
             return out if exact is None else out._replace(value=exact.to(y.dtype) * out.scale)
         a = args[0]
         if op.kind == "maxpool":
@@ -141,16 +154,19 @@ class QuantModel(nn.Module):
             out = from_brevitas(self.acts[key](F.avg_pool2d(a.value, kernel, stride)))
             if self.fake_quant:
                 return out
-            return _exact(out, avgpool_integers(a, out, kernel, stride))
+            return _exact(out, avgpool_integers(a, out, kernel, stride, self.double_rounding))
         if op.kind == "add":
             mask = torch.from_numpy(self.masks[op.name]).float().view(1, -1, 1, 1)
             out = from_brevitas(self.acts[key]((a.value + args[1].value) * mask))
             if self.fake_quant:
                 return out
-            return _exact(out, add_integers(a, args[1], out, self.masks[op.name]))
+            mask = self.masks[op.name]
+            return _exact(out, add_integers(a, args[1], out, mask, self.double_rounding))
         if op.kind == "concat" and key in self.acts:
             out = from_brevitas(self.acts[key](torch.cat([t.value for t in args], dim=1)))
-            return out if self.fake_quant else _exact(out, concat_integers(args, out))
+            if self.fake_quant:
+                return out
+            return _exact(out, concat_integers(args, out, self.double_rounding))
         return _move(op, args)
 
 
@@ -183,6 +199,7 @@ def quantize(
     calibration: torch.Tensor | None = None,
     input_size: tuple[int, int] | None = None,
     input_normalization: tuple[Sequence[float], Sequence[float]] | None = None,
+    target: str = "ajpq",
 ) -> QuantModel:
     """Build the Brevitas QAT model realising ``policy`` (per-channel bits, 0 = pruned).
 
@@ -191,13 +208,17 @@ def quantize(
     ``input_normalization``: ``(mean, std)`` per channel when ``model`` was trained on
     ``(pixels / 255 - mean) / std``; it is folded into the first convs (``fold_input``) so
     the QAT model, like every other, takes raw pixels.
+    ``target``: whose integer arithmetic the model and its HwGraph follow: ``"ajpq"`` (ajpq's
+    runtimes: single rounding, an int32 head, per-channel concats) or ``"tflite"`` (what a
+    .tflite file can say and TFLM computes: double rounding, an 8-bit head, per-tensor scales,
+    TFLite's add; ``ajpq.compile(..., backend="tflite")`` needs it).
     """
     if input_normalization is not None:
         mean, std = input_normalization
         model = fold_input(model, mean, std, input_size)
     ops = capture(model, input_size)
     policy.validated(_specs(ops))
-    qmodel = QuantModel(ops, policy, model)
+    qmodel = QuantModel(ops, policy, model, target)
     if calibration is None:
         generator = torch.Generator().manual_seed(0)
         shape = example_input(model, input_size).shape[1:]

@@ -125,8 +125,8 @@ def test_lower_refuses_a_structure_whose_formats_differ_from_the_qat_model(monke
     qmodel = ajpq.quantize(model, Policy.uniform(model, 8, 4, TINY_SIZE), input_size=TINY_SIZE)
     true_formats = skeleton_module.activation_formats
 
-    def wrong(ops: list, policy: Policy) -> dict[str, ActFormat]:
-        return {**true_formats(ops, policy), "stem": ActFormat(8, False)}
+    def wrong(ops: list, policy: Policy, target: str) -> dict[str, ActFormat]:
+        return {**true_formats(ops, policy, target), "stem": ActFormat(8, False)}
 
     monkeypatch.setattr(skeleton_module, "activation_formats", wrong)
     with pytest.raises(InvalidGraph, match="'stem' is 4-bit"):
