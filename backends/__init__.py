@@ -125,6 +125,7 @@ class Backend(Protocol):
 _LOADERS: dict[str, str] = {
     "mcu": "ajpq.backends.mcu.backend:MCU",
     "finn": "ajpq.backends.finn.backend:FINN",
+    "tflite": "ajpq.backends.tflite.backend:TFLITE",
 }
 BACKEND_NAMES = tuple(_LOADERS)
 

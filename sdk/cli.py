@@ -96,6 +96,9 @@ def quantize(
     input_size: InputSizeOption = None,
     normalize: NormalizeOption = None,
     val_fraction: ValFractionOption = None,
+    target: Annotated[
+        str, typer.Option(help="ajpq (mcu, finn) or tflite (for --backend tflite)")
+    ] = "ajpq",
 ) -> None:
     """Quantize a checkpoint with a policy, optionally QAT fine-tune, lower, save a HwGraph."""
     import ajpq
@@ -109,7 +112,7 @@ def quantize(
         if policy
         else ajpq.Policy.uniform(net, bits, act_bits, shape)
     )
-    qmodel = ajpq.quantize(net, chosen, job.calibration, shape, job.normalization)
+    qmodel = ajpq.quantize(net, chosen, job.calibration, shape, job.normalization, target)
     if finetune_epochs:
         from ajpq.quant.fold_input import fold_input
 
@@ -249,10 +252,11 @@ def info(
 def compile_command(
     model: Annotated[Path, typer.Argument(help="a HwGraph file (.hwg)")],
     output: Annotated[Path, typer.Option("-o", "--output", help="build directory")],
-    backend: Annotated[str, typer.Option(help="mcu or finn")] = "mcu",
+    backend: Annotated[str, typer.Option(help="mcu, finn or tflite")] = "mcu",
     board: Annotated[str, typer.Option(help="board id (hw/boards/*.toml)")] = "qemu-mps2-an386",
 ) -> None:
-    """Compile a HwGraph for a board: generated C, host build, firmware ELF and a report."""
+    """Compile a HwGraph for a board: generated C, host build, firmware ELF and a report
+    (mcu); a FINN build (finn); a .tflite for TFLM, checked in TFLM (tflite)."""
     import ajpq
     from ajpq.graph.hwgraph import HwGraph
 

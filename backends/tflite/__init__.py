@@ -1,4 +1,4 @@
-"""The TensorFlow Lite backend (issue 15, in progress): .tflite flatbuffers that the TFLM
-interpreter runs bit-exactly. Today: the flatbuffer writer (``flatbuffer``) and TFLite's
-double-rounding requantization (``ajpq.graph.requant.requantize_double``), checked against
-the real TFLM interpreter; the HwGraph exporter comes next."""
+"""The TensorFlow Lite backend: .tflite flatbuffers that the TFLM interpreter runs bit-exactly
+(``backend``), written from a HwGraph quantized with ``target="tflite"`` (``export``) by the
+schema's object API (``flatbuffer``); TFLM itself, its arena, alignment and LUT compression
+(``tflm``)."""
