@@ -7,7 +7,11 @@
  *    linear [out][in]. Biases are int32_t, one per output channel.
  *  - Requantization is per output channel: out = clamp((acc * multiplier[c] +
  *    2^(shift[c]-1)) >> shift[c], act_min, act_max) with shift in 1..62
- *    (sdk/graph/requant.py); act_min..act_max lies within int16. A layer whose
+ *    (sdk/graph/requant.py's requantize, ajpq's single rounding); act_min..act_max lies
+ *    within int16. A layer with requant.rounding set (a graph quantized with
+ *    target="tflite") rounds as TFLite does instead: ajpq_requantize_double
+ *    (kernels/ajpq_requant.h, requant.py's requantize_double), shift in 0..62 (below 31 the
+ *    accumulator is shifted left first). A layer whose
  *    requant.enabled is 0 (the head) writes the raw accumulators as int32_t instead (the
  *    low 32 bits: exact while the accumulator fits int32); its `output` argument
  *    then points to int32_t.
@@ -33,9 +37,10 @@ extern "C" {
 typedef struct {
     int32_t enabled;           /* 0: no requantization; the kernel's output is raw */
     const int32_t *multiplier; /* [channels], each in [0, 2^31) */
-    const int8_t *shift;       /* [channels], each in 1..62 */
+    const int8_t *shift;       /* [channels], each in 1..62 (0..62 with double rounding) */
     int32_t act_min;
     int32_t act_max;
+    int32_t rounding; /* 0: ajpq's single rounding, 1: TFLite's double rounding */
 } ajpq_requant_t;
 
 /* Dense convolution (groups == 1), zero padding. */
@@ -114,7 +119,12 @@ void ajpq_avgpool_ref_s16(const ajpq_pool_params_t *params, const int16_t *input
                           void *output, void *scratch);
 
 /* Residual add: out[c] = clamp((a[index_a[c]] * multiplier_a[c] + b[index_b[c]] *
- * multiplier_b[c] + 2^(shift[c]-1)) >> shift[c], act_min, act_max). */
+ * multiplier_b[c] + 2^(shift[c]-1)) >> shift[c], act_min, act_max).
+ * With rounding set (TFLite's int8 ADD, golden's _add_double), with D the double-rounding
+ * rescale of ajpq_requant.h (unclamped): out[c] = clamp(D(D(a << left_shift,
+ * multiplier_a[c], shift_a[c]) + D(b << left_shift, multiplier_b[c], shift_b[c]),
+ * multiplier[c], shift[c]), act_min, act_max), every shift in 0..62. The fields after
+ * act_max are read only then (0 / NULL otherwise). */
 typedef struct {
     int32_t channels; /* output channels */
     int32_t size;     /* elements per channel (height * width, 1 for vectors) */
@@ -122,9 +132,14 @@ typedef struct {
     const int32_t *index_b; /* NULL (identity) or [channels] channel numbers into b */
     const int32_t *multiplier_a; /* [channels] */
     const int32_t *multiplier_b; /* [channels] */
-    const int8_t *shift;         /* [channels], each in 1..62 */
+    const int8_t *shift;         /* [channels], each in 1..62: the sum's (output) shift */
     int32_t act_min;
     int32_t act_max;
+    int32_t rounding;          /* 0: ajpq's single rounding, 1: TFLite's double rounding */
+    const int8_t *shift_a;     /* [channels] (double rounding) */
+    const int8_t *shift_b;     /* [channels] (double rounding) */
+    const int32_t *multiplier; /* [channels], the sum's (output) multiplier (double) */
+    int32_t left_shift;        /* 0..62, both inputs' left shift (double; TFLite: 20) */
 } ajpq_add_params_t;
 
 size_t ajpq_add_ref_s16_get_buffer_size(const ajpq_add_params_t *params);

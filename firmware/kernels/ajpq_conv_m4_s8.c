@@ -15,7 +15,9 @@
  *     loop: 18 instructions per 16 MACs).
  *  4. Each accumulator is requantized exactly as the reference does (64-bit product, half-up
  *     rounding, floor shift); with every shift >= 33 that is done on the product's high word
- *     (requantize()), and the 0..255 / -128..127 clamps are one USAT / SSAT.
+ *     (requantize()), and the 0..255 / -128..127 clamps are one USAT / SSAT. A layer in
+ *     TFLite's double rounding (requant.rounding) skips that fast path: every output goes
+ *     through ajpq_requantize_double, as in the reference.
  * Without __ARM_FEATURE_DSP the same algorithm runs with plain multiply-adds (the host build,
  * which the tests compare with the golden executor).
  *
@@ -54,11 +56,11 @@ size_t ajpq_conv_m4_s8_get_buffer_size(const ajpq_conv_params_t *params)
            (size_t)params->out_channels * sizeof(channel_requant_t);
 }
 
-/* Fills the constants; returns 1 when requant is enabled and every shift is >= 33 (the
- * 32-bit path of requantize() serves all channels), else 0. */
+/* Fills the constants; returns 1 when requant is enabled in single rounding and every shift
+ * is >= 33 (the 32-bit path of requantize() serves all channels), else 0. */
 static int prepare_requant(const ajpq_requant_t *rq, int32_t channels, channel_requant_t *out)
 {
-    int all_high = rq->enabled;
+    int all_high = rq->enabled && !rq->rounding;
     for (int32_t c = 0; c < channels && rq->enabled; ++c) {
         int32_t shift = rq->shift[c];
         out[c].multiplier = rq->multiplier[c];
@@ -302,11 +304,15 @@ static inline void dot_2x2(const int16_t *w0, const int16_t *w1, const int16_t *
     acc[3] = a11;
 }
 
-/* Writes one output: requantized int16, or the raw int32 accumulator (exact: it fits). */
+/* Writes one output: requantized int16 (in the layer's rounding mode), or the raw int32
+ * accumulator (exact: it fits). */
 static inline void store(void *output, size_t index, int32_t acc, const ajpq_requant_t *rq,
                          const channel_requant_t *r)
 {
-    if (rq->enabled) {
+    if (rq->enabled && rq->rounding) {
+        ((int16_t *)output)[index] = (int16_t)ajpq_requantize_double(
+            acc, r->multiplier, (int)r->shift_high + 32, rq->act_min, rq->act_max);
+    } else if (rq->enabled) {
         ((int16_t *)output)[index] = (int16_t)requantize(acc, r, rq->act_min, rq->act_max);
     } else {
         ((int32_t *)output)[index] = acc;

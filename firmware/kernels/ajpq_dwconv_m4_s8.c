@@ -6,7 +6,9 @@
  * interior, computed once per layer) take a fast path with no bounds checks, two pixels at a
  * time when stride_w is 1 (the pair shares its 3x4 input loads); border pixels, and every
  * pixel of a kernel other than 3x3, go through a generic window with bounds checks. Sums are
- * int32 multiply-adds, requantized with the 64-bit multiply exactly as the reference does.
+ * int32 multiply-adds, requantized with the 64-bit multiply exactly as the reference does
+ * (in TFLite's double rounding, requant.rounding, always by ajpq_requantize_double: the
+ * 32-bit single-rounding path is skipped).
  *
  * Precondition: the accumulator fits int32, i.e. |bias| + kernel_h * kernel_w * max|x| * 128
  * < 2^31 (always true for 8-bit activations and |bias| < 2^30).
@@ -24,6 +26,7 @@ size_t ajpq_dwconv_m4_s8_get_buffer_size(const ajpq_dwconv_params_t *params)
 /* The requantization of one channel, with its constants hoisted. */
 typedef struct {
     int enabled;
+    int double_rounding; /* TFLite's: ajpq_requantize_double, no 32-bit path */
     int32_t multiplier;
     uint32_t rounding_high; /* bits 32..63 of 2^(shift-1) + 2^62 */
     int32_t shift_high;     /* shift - 32; < 1 takes the general path */
@@ -34,10 +37,11 @@ typedef struct {
 
 static channel_requant_t channel_requant(const ajpq_requant_t *rq, int32_t c)
 {
-    channel_requant_t r = {0, 0, 0, 0, 0, 0, 0};
+    channel_requant_t r = {0, 0, 0, 0, 0, 0, 0, 0};
     if (rq->enabled) {
         int32_t shift = rq->shift[c];
         r.enabled = 1;
+        r.double_rounding = rq->rounding != 0;
         r.multiplier = rq->multiplier[c];
         r.shift_high = shift - 32;
         if (shift >= 33) {
@@ -62,7 +66,9 @@ static inline void store(void *output, size_t index, int32_t acc, const channel_
         return;
     }
     int32_t q;
-    if (r->shift_high >= 1) {
+    if (r->double_rounding) {
+        q = ajpq_requantize_double(acc, r->multiplier, (int)r->shift_high + 32, r->lo, r->hi);
+    } else if (r->shift_high >= 1) {
         uint64_t product = (uint64_t)((int64_t)acc * r->multiplier);
         uint32_t high = (uint32_t)(product >> 32) + r->rounding_high;
         q = (int32_t)(high >> r->shift_high) - r->offset;

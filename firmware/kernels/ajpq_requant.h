@@ -2,7 +2,8 @@
  *
  * out = clamp((acc * multiplier + 2^(shift-1)) >> shift, act_min, act_max), as
  * sdk/graph/requant.py defines it: the product is taken in 64 bits, rounded once (half up),
- * and the shift is a floor (arithmetic) shift.
+ * and the shift is a floor (arithmetic) shift. A layer whose ajpq_requant_t has rounding
+ * set uses TFLite's double rounding instead (ajpq_requantize_double).
  *
  * Everything here is portable C99 with no undefined or implementation-defined behaviour:
  * the multiply-add wraps modulo 2^64 in unsigned arithmetic (as numpy's int64 does), the
@@ -61,16 +62,15 @@ static inline int32_t ajpq_requantize(int64_t acc, int32_t multiplier, int shift
     return ajpq_clamp(ajpq_shift_right_floor(scaled, shift), lo, hi);
 }
 
-/* TFLite's "double rounding" requantization (MultiplyByQuantizedMultiplier, what the pip
- * TFLM interpreter and CMSIS-NN run by default), in this header's convention (value ~= acc *
- * multiplier * 2^-shift, shift in 1..62): with e = 31 - shift, acc * 2^max(e, 0) goes through
- * the rounding doubling high multiply (product + 2^30, or + 1 - 2^30 when negative, divided
- * by 2^31 toward zero), then a rounding divide by 2^max(-e, 0) (half away from zero); as
- * sdk/graph/requant.py's requantize_double, which the real TFLM interpreter matches. Exact
- * while acc * 2^max(e, 0) fits int32, as TFLite assumes (beyond, it wraps, never UB). For
- * graphs in TFLite's rounding mode (the TFLite backend, in progress): no kernel uses it yet. */
-static inline int32_t ajpq_requantize_double(int64_t acc, int32_t multiplier, int shift,
-                                             int32_t lo, int32_t hi)
+/* TFLite's "double rounding" rescale (MultiplyByQuantizedMultiplier, what the pip TFLM
+ * interpreter and CMSIS-NN run by default), unclamped, in this header's convention (value ~=
+ * acc * multiplier * 2^-shift, shift in 0..62): with e = 31 - shift, acc * 2^max(e, 0) goes
+ * through the rounding doubling high multiply (product + 2^30, or + 1 - 2^30 when negative,
+ * divided by 2^31 toward zero), then a rounding divide by 2^max(-e, 0) (half away from
+ * zero); as sdk/graph/requant.py's requantize_double, which the real TFLM interpreter
+ * matches. Exact while acc * 2^max(e, 0) fits int32, as TFLite assumes (beyond, it wraps
+ * modulo 2^64 as numpy's int64 does, never UB). */
+static inline int64_t ajpq_rescale_double(int64_t acc, int32_t multiplier, int shift)
 {
     int exponent = 31 - shift;
     int64_t x = exponent > 0 ? ajpq_mul_add_wrap(acc, (int64_t)1 << exponent, 0) : acc;
@@ -83,8 +83,27 @@ static inline int32_t ajpq_requantize_double(int64_t acc, int32_t multiplier, in
     uint64_t mask = ((uint64_t)1 << right) - 1u;
     uint64_t remainder = (uint64_t)high & mask; /* the low bits of two's complement */
     uint64_t threshold = (mask >> 1) + (high < 0 ? 1u : 0u);
-    int64_t out = ajpq_shift_right_floor(high, right) + (remainder > threshold ? 1 : 0);
-    return ajpq_clamp(out, lo, hi);
+    return ajpq_shift_right_floor(high, right) + (remainder > threshold ? 1 : 0);
+}
+
+/* TFLite's double-rounding requantization: ajpq_rescale_double, clamped to [lo, hi]. Used
+ * by every kernel whose requant.rounding is set (graphs quantized with target="tflite"). */
+static inline int32_t ajpq_requantize_double(int64_t acc, int32_t multiplier, int shift,
+                                             int32_t lo, int32_t hi)
+{
+    return ajpq_clamp(ajpq_rescale_double(acc, multiplier, shift), lo, hi);
+}
+
+/* Channel `channel` of acc requantized by rq (enabled) in rq's rounding mode. */
+static inline int32_t ajpq_requant_channel(int64_t acc, const ajpq_requant_t *rq,
+                                           int32_t channel)
+{
+    if (rq->rounding) {
+        return ajpq_requantize_double(acc, rq->multiplier[channel], rq->shift[channel],
+                                      rq->act_min, rq->act_max);
+    }
+    return ajpq_requantize(acc, rq->multiplier[channel], rq->shift[channel], rq->act_min,
+                           rq->act_max);
 }
 
 /* The low 32 bits of x as int32_t (two's complement wrap, written portably). */
@@ -98,13 +117,12 @@ static inline int32_t ajpq_wrap_i32(int64_t x)
 }
 
 /* Writes output element `index` of channel `channel`: requantized to int16_t when
- * rq->enabled, else the raw accumulator as int32_t (the head). */
+ * rq->enabled (in rq's rounding mode), else the raw accumulator as int32_t (the head). */
 static inline void ajpq_store_output(void *output, size_t index, int64_t acc,
                                      const ajpq_requant_t *rq, int32_t channel)
 {
     if (rq->enabled) {
-        ((int16_t *)output)[index] = (int16_t)ajpq_requantize(
-            acc, rq->multiplier[channel], rq->shift[channel], rq->act_min, rq->act_max);
+        ((int16_t *)output)[index] = (int16_t)ajpq_requant_channel(acc, rq, channel);
     } else {
         ((int32_t *)output)[index] = ajpq_wrap_i32(acc);
     }

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ajpq.graph import golden
 from ajpq.graph.hwgraph import Node
 
 
@@ -21,6 +22,7 @@ class Requant(Structure):
         ("shift", POINTER(c_int8)),
         ("act_min", c_int32),
         ("act_max", c_int32),
+        ("rounding", c_int32),
     ]
 
 
@@ -84,6 +86,11 @@ class AddParams(Structure):
         ("shift", POINTER(c_int8)),
         ("act_min", c_int32),
         ("act_max", c_int32),
+        ("rounding", c_int32),
+        ("shift_a", POINTER(c_int8)),
+        ("shift_b", POINTER(c_int8)),
+        ("multiplier", POINTER(c_int32)),
+        ("left_shift", c_int32),
     ]
 
 
@@ -153,13 +160,14 @@ class _Keep:
 
 def _requant(node: Node, keep: _Keep, default: bool = True) -> Requant:
     if not node.attrs.get("requant", default):
-        return Requant(0, None, None, 0, 0)
+        return Requant(0, None, None, 0, 0, 0)
     return Requant(
         1,
         keep.ptr(node.arrays["multiplier"], c_int32),
         keep.ptr(node.arrays["shift"], c_int8),
         node.attrs["act_min"],
         node.attrs["act_max"],
+        int(golden.double_rounding(node)),
     )
 
 
@@ -234,7 +242,7 @@ def run_pool(lib: ctypes.CDLL, node: Node, x: np.ndarray) -> np.ndarray:
         channels=x.shape[1],
         in_height=x.shape[2],
         in_width=x.shape[3],
-        requant=Requant(0, None, None, 0, 0) if is_max else _requant(node, keep),
+        requant=Requant(0, None, None, 0, 0, 0) if is_max else _requant(node, keep),
         **_window(node, node.attrs["kernel"], padding),
     )
     out = _output(node, not is_max and not node.attrs.get("requant", True))
@@ -248,6 +256,7 @@ def run_add(
 ) -> np.ndarray:
     """gather=False passes NULL indices (the caller checks that they are the identity)."""
     keep, arrays = _Keep(), node.arrays
+    double = golden.double_rounding(node)
     params = AddParams(
         channels=node.shape[0],
         size=int(np.prod(node.shape[1:], dtype=np.int64)),
@@ -258,6 +267,11 @@ def run_add(
         shift=keep.ptr(arrays["shift"], c_int8),
         act_min=node.attrs["act_min"],
         act_max=node.attrs["act_max"],
+        rounding=int(double),
+        shift_a=keep.ptr(arrays["shift_a"] if double else None, c_int8),
+        shift_b=keep.ptr(arrays["shift_b"] if double else None, c_int8),
+        multiplier=keep.ptr(arrays["multiplier"] if double else None, c_int32),
+        left_shift=node.attrs["left_shift"] if double else 0,
     )
     out = _output(node, raw=False)
     _call(

@@ -15,7 +15,7 @@ import numpy as np
 
 from ajpq.graph import golden
 from ajpq.graph.hwgraph import Node
-from ajpq.graph.requant import quantize_multipliers
+from ajpq.graph.requant import ADD_LEFT_SHIFT, quantize_multipliers, tflite_multipliers
 from tests.backend import kernel_abi
 
 Case = tuple[Node, list[np.ndarray]]
@@ -152,6 +152,58 @@ def linear_case(rng: np.random.Generator) -> Case:
     return node, [_activations(rng, (features,))]
 
 
+def in_double_rounding(case: Case, rng: np.random.Generator) -> Case:
+    """The case in TFLite's double rounding (``rounding: double``), its multipliers from
+    ``tflite_multipliers``: each channel keeps its factor or (a third of them) gets one near 1,
+    so shifts run from below 31 (the accumulator shifted left) to 62."""
+    node, inputs = case
+    if node.attrs.get("requant", True) and "multiplier" in node.arrays:
+        arrays = node.arrays
+        reals = np.ldexp(arrays["multiplier"].astype(np.float64), -arrays["shift"].astype(int))
+        near_one = rng.random(reals.size) < 1 / 3
+        reals[near_one] = 10.0 ** rng.uniform(-1.5, 1.5, size=int(near_one.sum()))
+        if "weight" in arrays and rng.random() < 0.5:
+            # small accumulators and powers of two: the ties, where the roundings part
+            arrays["weight"] = (arrays["weight"] >> 5).astype(np.int8)
+            arrays["bias"] = (arrays["bias"] >> 14).astype(np.int32)
+            exact = rng.random(reals.size) < 0.5
+            reals[exact] = 2.0 ** -rng.integers(0, 6, size=int(exact.sum())).astype(float)
+        arrays["multiplier"], arrays["shift"] = tflite_multipliers(reals)
+        node.attrs["rounding"] = "double"
+    return node, inputs
+
+
+def _double(make: Callable[[np.random.Generator], Case]) -> Callable[[np.random.Generator], Case]:
+    def make_double(rng: np.random.Generator) -> Case:
+        return in_double_rounding(make(rng), rng)
+
+    return make_double
+
+
+def add_double_case(rng: np.random.Generator) -> Case:
+    """TFLite's int8 ADD (golden's _add_double) with per-channel parameters computed as
+    ``tflite_add_multipliers`` does for random scales (half of them powers of two, where the
+    roundings tie), the left shift mostly TFLite's 20."""
+    node, inputs = add_case(rng)
+    left_shift = int(rng.choice([ADD_LEFT_SHIFT, ADD_LEFT_SHIFT, 0, 8]))
+    if rng.random() < 0.5:
+        scales = 2.0 ** rng.integers(-10, -3, size=(node.channels, 3)).astype(float)
+    else:
+        scales = 10.0 ** rng.uniform(-3, -1, size=(node.channels, 3))
+    twice_max = 2.0 * scales[:, :2].max(axis=1)
+    steps = {
+        "a": scales[:, 0] / twice_max,
+        "b": scales[:, 1] / twice_max,
+        "": twice_max / (2.0**left_shift * scales[:, 2]),
+    }
+    for suffix, reals in steps.items():
+        multiplier, shift = tflite_multipliers(reals)
+        name = f"_{suffix}" if suffix else ""
+        node.arrays[f"multiplier{name}"], node.arrays[f"shift{name}"] = multiplier, shift
+    node.attrs.update(rounding="double", left_shift=left_shift)
+    return node, inputs
+
+
 Runner = Callable[..., np.ndarray]
 CASES: dict[str, tuple[Callable[[np.random.Generator], Case], Runner]] = {
     "conv": (conv_case, kernel_abi.run_conv),
@@ -162,6 +214,14 @@ CASES: dict[str, tuple[Callable[[np.random.Generator], Case], Runner]] = {
     "concat": (concat_case, kernel_abi.run_concat),
     "reorg": (reorg_case, kernel_abi.run_reorg),
     "linear": (linear_case, kernel_abi.run_linear),
+    # TFLite's double rounding (graphs quantized with target="tflite"); appended, so the
+    # single-rounding cases above keep their seeds
+    "conv_double": (_double(conv_case), kernel_abi.run_conv),
+    "dwconv_double": (_double(dwconv_case), kernel_abi.run_conv),
+    "avgpool_double": (_double(avgpool_case), kernel_abi.run_pool),
+    "add_double": (add_double_case, kernel_abi.run_add),
+    "concat_double": (_double(concat_case), kernel_abi.run_concat),
+    "linear_double": (_double(linear_case), kernel_abi.run_linear),
 }
 
 
@@ -173,7 +233,7 @@ def check(lib: ctypes.CDLL, kernel: str, cases: int, seed: int = 0) -> int:
         node, inputs = make(rng)
         expected = golden.KERNELS[node.op](node, inputs)
         actual = run(lib, node, *inputs)
-        if kernel == "add" and i % 2:  # NULL gathers are the identity
+        if node.op == "add" and i % 2:  # NULL gathers are the identity
             node.arrays["index_a"] = np.arange(node.channels, dtype=np.int32)
             node.arrays["index_b"] = np.arange(node.channels, dtype=np.int32)
             expected = golden.KERNELS[node.op](node, inputs)

@@ -52,11 +52,12 @@ def _requant(node_index: int, case: Case) -> tuple[str, str]:
     """(declarations, initializer) of the requant struct of one case."""
     node = case[0]
     if not node.attrs.get("requant", True):
-        return "", "{0, NULL, NULL, 0, 0}"
+        return "", "{0, NULL, NULL, 0, 0, 0}"
     decls = _array("int32_t", f"mult{node_index}", node.arrays["multiplier"])
     decls += _array("int8_t", f"shift{node_index}", node.arrays["shift"])
     lo, hi = node.attrs["act_min"], node.attrs["act_max"]
-    return decls, f"{{1, mult{node_index}, shift{node_index}, {lo}, {hi}}}"
+    rounding = int(node.attrs.get("rounding", "single") == "double")
+    return decls, f"{{1, mult{node_index}, shift{node_index}, {lo}, {hi}, {rounding}}}"
 
 
 def _linear_source(i: int, case: Case) -> tuple[str, str]:

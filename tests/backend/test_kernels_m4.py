@@ -37,9 +37,12 @@ M4_KERNELS = {
     "dwconv": "ajpq_dwconv_m4_s8",
     "linear": "ajpq_linear_m4_s8",
 }
+# every kernel in ajpq's single rounding, then in TFLite's double rounding (no fast path)
+M4_CASES = [*M4_KERNELS, *(f"{kernel}_double" for kernel in M4_KERNELS)]
 CASES = 150  # random cases per kernel on the plain build
 SANITIZED_CASES = 100  # and on the sanitized build
 QEMU_CASES = 12  # per kernel on the emulated Cortex-M4
+QEMU_DOUBLE = 6  # and in double rounding
 QEMU_SEED = 7
 
 
@@ -71,7 +74,7 @@ def with_small_shifts(case: kernel_cases.Case, rng: np.random.Generator) -> kern
 
 def check(library: str, cases: int) -> list[str]:
     lib = M4Library(kernel_abi.load(library))
-    return [f"{kernel} {kernel_cases.check(lib, kernel, cases)}" for kernel in M4_KERNELS]
+    return [f"{kernel} {kernel_cases.check(lib, kernel, cases)}" for kernel in M4_CASES]
 
 
 def _compiler(name: str, config: pytest.Config) -> str:
@@ -94,7 +97,7 @@ def _shared_library(gcc: str, out: Path, extra: list[str]) -> str:
 def test_m4_kernels_equal_golden_on_host(pytestconfig: pytest.Config, tmp_path: Path) -> None:
     gcc = _compiler("gcc", pytestconfig)
     library = _shared_library(gcc, tmp_path / "libajpq_m4.so", ["-O2"])
-    assert check(library, CASES) == [f"{kernel} {CASES}" for kernel in M4_KERNELS]
+    assert check(library, CASES) == [f"{kernel} {CASES}" for kernel in M4_CASES]
 
 
 @pytest.mark.parametrize("kernel", list(M4_KERNELS))
@@ -140,7 +143,7 @@ def test_sanitized_m4_kernels_equal_golden(pytestconfig: pytest.Config, tmp_path
     command = [sys.executable, "-m", "tests.backend.test_kernels_m4", library, str(SANITIZED_CASES)]
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.splitlines() == [f"{k} {SANITIZED_CASES}" for k in M4_KERNELS]
+    assert result.stdout.splitlines() == [f"{k} {SANITIZED_CASES}" for k in M4_CASES]
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +162,8 @@ def qemu_runs(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFact
     cases += [kernel_cases.dwconv_case(rng) for _ in range(QEMU_CASES)]
     cases += [kernel_cases.linear_case(rng) for _ in range(QEMU_CASES)]
     cases = [with_small_shifts(case, rng) if i % 3 == 2 else case for i, case in enumerate(cases)]
+    for make in (kernel_cases.conv_case, kernel_cases.dwconv_case, kernel_cases.linear_case):
+        cases += [kernel_cases.in_double_rounding(make(rng), rng) for _ in range(QEMU_DOUBLE)]
     elf = kernel_firmware.build(cases, tmp_path_factory.mktemp("kernels_m4"))
     return cases, kernel_firmware.run(elf, timeout_s=60)
 
@@ -166,7 +171,8 @@ def qemu_runs(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFact
 @pytest.mark.parametrize("variant", ["m4", "ref"])
 def test_kernels_on_qemu_cortex_m4_equal_golden(qemu_runs: tuple, variant: str) -> None:
     cases, runs = qemu_runs
-    assert len(cases) == 3 * QEMU_CASES
+    assert len(cases) == 3 * (QEMU_CASES + QEMU_DOUBLE)
+    assert sum(golden.double_rounding(node) for node, _ in cases) >= QEMU_DOUBLE
     for i, (node, inputs) in enumerate(cases):
         expected = golden.KERNELS[node.op](node, inputs).reshape(-1).tolist()
         assert runs[(i, variant)].outputs == expected, f"case {i}: attrs={node.attrs}"
