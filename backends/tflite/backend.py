@@ -85,8 +85,9 @@ def weight_bytes(weights: list[tuple[int, int, np.ndarray]]) -> int:
 def compile_tflite(hw: HwGraph, board: str, out_dir: Path, check: bool = True) -> Artifact:
     """Write the files, measure TFLM's arenas, and check TFLM == golden on seeded images."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    raw, weights = export(hw)
-    model = tflm.align(raw)
+    exported = export(hw)
+    weights = exported.weights
+    model = tflm.align(exported.model)
     (out_dir / "model.tflite").write_bytes(model)
     lut = tflm.lut_compress(model, weights)
     lut_path = None
@@ -98,6 +99,7 @@ def compile_tflite(hw: HwGraph, board: str, out_dir: Path, check: bool = True) -
     report = {
         "file_bytes": {"tflite": len(model), "tflite_lut": len(lut) if lut else None},
         "lut_kept": lut_path is not None,
+        "operators": exported.operators,
         "weight_bytes_int8": weight_bytes(weights),
         "arena_bytes": {
             "tflm": tflm.arena_bytes(model),

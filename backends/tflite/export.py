@@ -320,8 +320,17 @@ def check_graph(graph: HwGraph) -> None:
             )
 
 
-def export(graph: HwGraph) -> tuple[bytes, list[tuple[int, int, np.ndarray]]]:
-    """The .tflite bytes (not yet aligned) of a graph lowered with ``target="tflite"``, and
-    its weight tensors (index, channel axis, int8 values) for TFLM's LUT compression."""
+@dataclass(frozen=True)
+class Exported:
+    model: bytes  # the .tflite flatbuffer, not yet aligned
+    weights: list[tuple[int, int, np.ndarray]]  # (tensor, channel axis, int8 values)
+    operators: list[str]  # the builtin operators it uses, for a TFLM op resolver
+
+
+def export(graph: HwGraph) -> Exported:
+    """The .tflite of a graph lowered with ``target="tflite"``, its weight tensors (for
+    TFLM's LUT compression) and the operators a TFLM op resolver must register."""
     exporter = Exporter(graph)
-    return exporter.run(), exporter.weights
+    model = exporter.run()
+    names = {code: name for name, code in vars(exporter.b.s.BuiltinOperator).items()}
+    return Exported(model, exporter.weights, sorted(names[code] for code in exporter.b.opcodes))

@@ -89,6 +89,10 @@ def test_artifact_files_and_report(tmp_path) -> None:
     loaded = ajpq.deploy.load_artifact(tmp_path)
     assert isinstance(loaded, Artifact) and loaded.model_hash == artifact.model_hash
     assert (artifact.lut is not None) == report["lut_kept"]
+    assert report["operators"] == [
+        "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "QUANTIZE",
+        "SPACE_TO_DEPTH",
+    ]  # fmt: skip
 
 
 def test_lut_variant_is_exact_on_4_bit_weights(tmp_path) -> None:
