@@ -48,6 +48,11 @@ class Board:
                 f"the artifact was built for {artifact.board}, not {self.spec.id}; "
                 f"compile it with --board {self.spec.id}"
             )
+        if getattr(artifact, "backend", "mcu") != "mcu":
+            raise BoardError(
+                f"the artifact in {artifact.out_dir} is from the {artifact.backend} backend, "
+                "which ajpq's firmware does not run; compile the graph with --backend mcu"
+            )
         if artifact.elf is None or not artifact.elf.exists():
             raise BoardError(
                 f"the artifact in {artifact.out_dir} has no firmware ELF; compile "
