@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ajpq.backends import Calibration, Cost, Evidence
+from ajpq.backends import Calibration, Cost, Evidence, get
 from ajpq.backends.tflite import tflm
 from ajpq.backends.tflite.export import export, zero_point_of
 from ajpq.errors import AjpqError
@@ -115,11 +115,36 @@ def compile_tflite(hw: HwGraph, board: str, out_dir: Path, check: bool = True) -
         out_dir / "model.tflite", lut_path, tuple(hw.nodes[0].shape), tuple(hw.output.shape),
         zero_point_of(hw.output), report,
     )  # fmt: skip
+    report["side_by_side"] = side_by_side(hw, board, report)
     if check:
         report["checked_images"] = check_against_golden(hw, artifact)
     (out_dir / "report.json").write_text(json.dumps(report, indent=1))
     artifact.save()
     return artifact
+
+
+def side_by_side(hw: HwGraph, board: str, report: dict[str, Any]) -> dict[str, Any]:
+    """The same graph in ajpq's mcu backend (Huffman-packed weights, its estimate of flash
+    and RAM on ``board``) next to the .tflite files and TFLM's arena."""
+    mcu = get("mcu")
+    cost = mcu.estimate(hw, board)
+    return {
+        "weight_bytes": {
+            "ajpq_huffman_streams_and_tables": mcu.stored_weight_bytes(hw),
+            "tflite_int8": report["weight_bytes_int8"],
+        },
+        "flash_bytes": {
+            "ajpq_mcu_estimate": int(cost.resources["flash_bytes"]),
+            "tflite_file": report["file_bytes"]["tflite"],
+            "tflite_lut_file": report["file_bytes"]["tflite_lut"],
+        },
+        "ram_bytes": {
+            "ajpq_mcu_estimate": int(cost.resources["ram_bytes"]),
+            "tflm_arena": report["arena_bytes"]["tflm"],
+        },
+        "notes": "ajpq's flash and RAM include its runtime and int16 activations; the .tflite "
+        "files exclude TFLM's code, the TFLM arena excludes the stack",
+    }
 
 
 def check_against_golden(hw: HwGraph, artifact: Artifact, images: int = CHECK_IMAGES) -> int:

@@ -89,6 +89,12 @@ def test_artifact_files_and_report(tmp_path) -> None:
     loaded = ajpq.deploy.load_artifact(tmp_path)
     assert isinstance(loaded, Artifact) and loaded.model_hash == artifact.model_hash
     assert (artifact.lut is not None) == report["lut_kept"]
+    side = report["side_by_side"]
+    assert side["weight_bytes"]["tflite_int8"] == report["weight_bytes_int8"]
+    # 4-bit weights Huffman-packed: under 0.6 of their int8 bytes, tables included
+    assert (
+        side["weight_bytes"]["ajpq_huffman_streams_and_tables"] < 0.6 * report["weight_bytes_int8"]
+    )
     assert report["operators"] == [
         "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "QUANTIZE",
         "SPACE_TO_DEPTH",
