@@ -13,6 +13,7 @@ import numpy as np
 from ajpq.backends.mcu import huffman
 from ajpq.backends.mcu.integrity import Integrity
 from ajpq.backends.mcu.plan import Plan, Step
+from ajpq.graph.golden import double_rounding
 from ajpq.graph.hwgraph import HwGraph, Node
 
 CTYPE_BYTES = {"uint8_t": 1, "int8_t": 1, "int32_t": 4}
@@ -124,7 +125,20 @@ class Emitter:
             return "{0, 0, 0, 0, 0}"
         m = self.data("int32_t", f"{prefix}_multiplier", node.arrays["multiplier"])
         s = self.data("int8_t", f"{prefix}_shift", node.arrays["shift"])
-        return f"{{1, {m}, {s}, {node.attrs['act_min']}, {node.attrs['act_max']}}}"
+        rounding = ", 1" if double_rounding(node) else ""  # omitted: 0, single rounding
+        return f"{{1, {m}, {s}, {node.attrs['act_min']}, {node.attrs['act_max']}{rounding}}}"
+
+    def add_double(self, prefix: str, node: Node) -> dict[str, str]:
+        """The add's fields for TFLite's ADD in double rounding (none in single rounding)."""
+        if not double_rounding(node):
+            return {}
+        return {
+            "rounding": "1",
+            "shift_a": self.data("int8_t", f"{prefix}_shift_a", node.arrays["shift_a"]),
+            "shift_b": self.data("int8_t", f"{prefix}_shift_b", node.arrays["shift_b"]),
+            "multiplier": self.data("int32_t", f"{prefix}_multiplier", node.arrays["multiplier"]),
+            "left_shift": str(node.attrs["left_shift"]),
+        }
 
     # ---- params structs and calls -------------------------------------------------------
     def shape(self, name: str) -> tuple[int, ...]:
@@ -249,6 +263,7 @@ class Emitter:
                 "shift": self.data("int8_t", f"{prefix}_shift", node.arrays["shift"]),
                 "act_min": node.attrs["act_min"],
                 "act_max": node.attrs["act_max"],
+                **self.add_double(prefix, node),
             }
         if kind == "concat":
             channels = [self.shape(i)[0] for i in step.inputs]

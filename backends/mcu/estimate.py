@@ -3,8 +3,9 @@
 Each node's count is a linear function of its features (``FEATURES``): the work (MACs for
 conv/linear, input elements for pools, output elements for data movement), the extra MACs of
 the Cortex-M4 conv kernel's depth padding to a multiple of 4, its im2col column gathering,
-the output elements requantized on the fast path (every channel's shift >= 33), on the fast
-path of a layer that also has slow channels, and on the slow path, and one call. The
+the output elements requantized on the fast path (every channel's shift >= 33, in ajpq's
+single rounding), on the fast path of a layer that also has slow channels, and on the slow
+path (every channel of a layer in TFLite's double rounding), and one call. The
 coefficients per kernel kind (``pointwise``, ``depthwise3x3``, ``conv3x3``, ... as in
 ``bench/mcu_skynet.py``) form a ``CostTable``; ``decode`` is instructions per weight of the
 Huffman weight decoder. The defaults were measured on QEMU -icount with the M4 kernels;
@@ -22,6 +23,7 @@ from ajpq.backends.mcu import budget
 from ajpq.backends.mcu.host import FIRMWARE
 from ajpq.backends.mcu.plan import KERNELS, OPTIMIZED, plan
 from ajpq.boards import BoardSpec, get
+from ajpq.graph.golden import double_rounding
 from ajpq.graph.hwgraph import HwGraph, Node
 
 FAST_SHIFT = 33  # the M4 kernels' requantization fast path needs shift >= 33
@@ -120,8 +122,9 @@ def node_features(
             depth = budget.conv_m4_depth(taps)
             values["padding"] = float(positions * channels * (depth - taps))
             values["columns"] = float(positions * depth)
-        if "shift" in node.arrays:
-            fast = int((node.arrays["shift"].astype(np.int64) >= FAST_SHIFT).sum())
+        if "shift" in node.arrays:  # TFLite's double rounding never takes the fast path
+            fast_shifts = node.arrays["shift"].astype(np.int64) >= FAST_SHIFT
+            fast = 0 if double_rounding(node) else int(fast_shifts.sum())
             if fast == channels:
                 values["requant_fast"] = float(positions * channels)
             else:
