@@ -20,8 +20,15 @@ void ajpq_concat_ref_s16(const ajpq_concat_params_t *params, const int16_t *cons
             const int16_t *x = inputs[k] + (size_t)c * size;
             int16_t *out = output + (size_t)out_channel * size;
             for (size_t i = 0; i < size; ++i) {
-                out[i] = rq->enabled ? (int16_t)ajpq_requant_channel(x[i], rq, out_channel)
-                                     : x[i];
+                if (!rq->enabled) {
+                    out[i] = x[i];
+                } else if (rq->rounding) { /* an int16 value: the 32-bit double path */
+                    out[i] = (int16_t)ajpq_requantize_double_i32(
+                        x[i], rq->multiplier[out_channel], rq->shift[out_channel], rq->act_min,
+                        rq->act_max);
+                } else {
+                    out[i] = (int16_t)ajpq_requant_channel(x[i], rq, out_channel);
+                }
             }
         }
     }

@@ -310,7 +310,7 @@ static inline void store(void *output, size_t index, int32_t acc, const ajpq_req
                          const channel_requant_t *r)
 {
     if (rq->enabled && rq->rounding) {
-        ((int16_t *)output)[index] = (int16_t)ajpq_requantize_double(
+        ((int16_t *)output)[index] = (int16_t)ajpq_requantize_double_i32(
             acc, r->multiplier, (int)r->shift_high + 32, rq->act_min, rq->act_max);
     } else if (rq->enabled) {
         ((int16_t *)output)[index] = (int16_t)requantize(acc, r, rq->act_min, rq->act_max);

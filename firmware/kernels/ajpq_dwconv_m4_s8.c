@@ -67,7 +67,8 @@ static inline void store(void *output, size_t index, int32_t acc, const channel_
     }
     int32_t q;
     if (r->double_rounding) {
-        q = ajpq_requantize_double(acc, r->multiplier, (int)r->shift_high + 32, r->lo, r->hi);
+        q = ajpq_requantize_double_i32(acc, r->multiplier, (int)r->shift_high + 32, r->lo,
+                                       r->hi);
     } else if (r->shift_high >= 1) {
         uint64_t product = (uint64_t)((int64_t)acc * r->multiplier);
         uint32_t high = (uint32_t)(product >> 32) + r->rounding_high;

@@ -94,6 +94,29 @@ static inline int32_t ajpq_requantize_double(int64_t acc, int32_t multiplier, in
     return ajpq_clamp(ajpq_rescale_double(acc, multiplier, shift), lo, hi);
 }
 
+/* ajpq_requantize_double of an int32 accumulator, in 32-bit steps where shift >= 31 (no
+ * left shift: one 64-bit product, its high word rounded, a rounding shift of an int32; what
+ * CMSIS-NN's arm_nn_requantize does), else the general path. Equal to
+ * ajpq_requantize_double for every int32 acc: |acc * multiplier| < 2^62, so the product and
+ * the nudge cannot wrap and the rounded high word fits int32. For the M4 kernels. */
+static inline int32_t ajpq_requantize_double_i32(int32_t acc, int32_t multiplier, int shift,
+                                                 int32_t lo, int32_t hi)
+{
+    if (shift < 31) {
+        return ajpq_requantize_double(acc, multiplier, shift, lo, hi);
+    }
+    int64_t product = (int64_t)acc * multiplier;
+    int64_t nudged = product + (product >= 0 ? ((int64_t)1 << 30) : 1 - ((int64_t)1 << 30));
+    int32_t high = (int32_t)(nudged >= 0 ? nudged >> 31 : -((-nudged) >> 31)); /* toward 0 */
+    int right = shift - 31; /* 0..31 */
+    uint32_t mask = ((uint32_t)1 << right) - 1u;
+    uint32_t remainder = (uint32_t)high & mask;
+    uint32_t threshold = (mask >> 1) + (high < 0 ? 1u : 0u);
+    int32_t floor = high >= 0 ? high >> right : ~((~high) >> right);
+    int32_t out = floor + (remainder > threshold ? 1 : 0);
+    return out < lo ? lo : (out > hi ? hi : out);
+}
+
 /* Channel `channel` of acc requantized by rq (enabled) in rq's rounding mode. */
 static inline int32_t ajpq_requant_channel(int64_t acc, const ajpq_requant_t *rq,
                                            int32_t channel)

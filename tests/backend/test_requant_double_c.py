@@ -1,7 +1,8 @@
 """The C double-rounding requantization (``ajpq_requantize_double`` in
-firmware/kernels/ajpq_requant.h) equals ``requantize_double`` of sdk/graph/requant.py, which
-the real TFLM interpreter matches (tests/unit/backends/test_tflite_requant.py): on random
-accumulators, multipliers and shifts, and on the ties where the two roundings part."""
+firmware/kernels/ajpq_requant.h, and ``ajpq_requantize_double_i32``, the M4 kernels' 32-bit
+path of it) equals ``requantize_double`` of sdk/graph/requant.py, which the real TFLM
+interpreter matches (tests/unit/backends/test_tflite_requant.py): on random accumulators,
+multipliers and shifts, and on the ties where the two roundings part."""
 
 import subprocess
 from pathlib import Path
@@ -21,8 +22,15 @@ int main(void)
     long long acc;
     int multiplier, shift;
     while (scanf("%lld %d %d", &acc, &multiplier, &shift) == 3) {
-        printf("%d\n", (int)ajpq_requantize_double(acc, multiplier, shift, -2147483647 - 1,
-                                                   2147483647));
+        int32_t wide = ajpq_requantize_double(acc, multiplier, shift, INT32_MIN, INT32_MAX);
+        if (acc >= INT32_MIN && acc <= INT32_MAX) { /* the M4 kernels' 32-bit path agrees */
+            int32_t narrow = ajpq_requantize_double_i32((int32_t)acc, multiplier, shift,
+                                                        INT32_MIN, INT32_MAX);
+            if (narrow != wide) {
+                return 1;
+            }
+        }
+        printf("%d\n", (int)wide);
     }
     return 0;
 }
@@ -39,6 +47,8 @@ def cases(rng: np.random.Generator, count: int) -> tuple[np.ndarray, ...]:
     acc = (rng.uniform(-1, 1, count) * limit).astype(np.int64)
     multiplier = rng.integers(1 << 30, 1 << 31, count)
     multiplier[:10] = 0
+    acc[10:20] = [-(2**31), 2**31 - 1] * 5  # the int32 extremes (shift >= 31 keeps them)
+    shift[10:20] = np.maximum(shift[10:20], 31)
     ties = np.arange(-4000, 4000, dtype=np.int64)
     acc = np.concatenate([acc, ties, ties])
     multiplier = np.concatenate([multiplier, np.full(2 * ties.size, 1 << 30)])
