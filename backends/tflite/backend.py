@@ -49,9 +49,7 @@ class Artifact:
         path = self.lut if lut else self.tflite
         if path is None:
             raise AjpqError(f"{self.out_dir} has no LUT-compressed model (it would be larger)")
-        model = path.read_bytes()
-        arena = self.report["arena_bytes"]["tflm_lut" if lut else "tflm"]
-        return tflm.run(model, images, self.output_zero_point, arena)
+        return tflm.run(path.read_bytes(), images, self.output_zero_point)
 
     def save(self) -> Path:
         raw = {k: os.path.relpath(v, self.out_dir) if isinstance(v, Path) else v

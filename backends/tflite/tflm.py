@@ -3,6 +3,8 @@ images in, the golden executor's integers out; the smallest arena a model alloca
 flatbuffer alignment TFLM needs; its LUT weight compression."""
 
 import os
+import re
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,7 +14,7 @@ import numpy as np
 from ajpq.backends.tflite.flatbuffer import INSTALL
 from ajpq.errors import AjpqError, ToolchainMissing
 
-MAX_ARENA = 64 << 20
+ARENA = 64 << 20  # the arena the interpreter here gets (TFLM crashes on some failed allocations)
 
 
 def runtime() -> Any:
@@ -39,7 +41,7 @@ def quiet() -> Iterator[None]:
                 os.close(fd)
 
 
-def interpreter(model: bytes, arena_size: int) -> Any:
+def interpreter(model: bytes, arena_size: int = ARENA) -> Any:
     """A TFLM interpreter on ``model``; one sentence when TFLM refuses it."""
     try:
         with quiet():
@@ -52,34 +54,36 @@ def interpreter(model: bytes, arena_size: int) -> Any:
 
 
 def arena_bytes(model: bytes) -> int:
-    """The smallest arena (16-byte steps) in which TFLM allocates ``model``."""
-    low, high = 0, 1 << 12
-    while not _allocates(model, high):
-        low, high = high, high * 2
-        if high > MAX_ARENA:
-            raise AjpqError(f"TFLM cannot allocate the model in {MAX_ARENA} bytes")
-    while high - low > 16:
-        middle = (low + high) // 2 // 16 * 16
-        low, high = (low, middle) if _allocates(model, middle) else (middle, high)
-    return high
+    """The arena bytes TFLM's own allocation report gives for ``model`` after one inference
+    (its recording allocator's total: head, the activations, plus tail, the persistent
+    data). Probing smaller arenas until allocation fails is not safe: TFLM crashes on some
+    failed allocations."""
+    tflm = interpreter(model)
+    input_details = tflm.get_input_details(0)
+    tflm.set_input(np.zeros(input_details["shape"], dtype=np.int8), 0)
+    tflm.invoke()
+    with tempfile.TemporaryFile(mode="w+") as captured:
+        saved = os.dup(2)
+        os.dup2(captured.fileno(), 2)
+        try:
+            tflm.print_allocations()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        captured.seek(0)
+        match = re.search(r"Arena allocation total (\d+) bytes", captured.read())
+    if match is None:
+        raise AjpqError("TFLM's allocation report gave no arena total; update tflite-micro")
+    return int(match.group(1))
 
 
-def _allocates(model: bytes, size: int) -> bool:
-    try:
-        with quiet():
-            runtime().Interpreter.from_bytes(bytes(model), arena_size=size)
-    except RuntimeError:
-        return False
-    return True
-
-
-def run(model: bytes, images: np.ndarray, zero_point: int, arena_size: int) -> np.ndarray:
+def run(model: bytes, images: np.ndarray, zero_point: int) -> np.ndarray:
     """Run uint8 images (N, C, H, W) through TFLM: int8 ``pixel - 128`` in NHWC; the output
     minus its ``zero_point``, NCHW (or (N, F)), as int64: what ``HwGraph.run`` gives."""
     images = np.asarray(images)
     if images.ndim == 3:
         images = images[None]
-    tflm = interpreter(model, arena_size)
+    tflm = interpreter(model)
     outputs = []
     for image in images:
         pixels = image.transpose(1, 2, 0).astype(np.int16) - 128
@@ -93,7 +97,6 @@ def run(model: bytes, images: np.ndarray, zero_point: int, arena_size: int) -> n
 def align(model: bytes) -> bytes:
     """The flatbuffer with the alignment TFLM requires of its buffers (the Python flatbuffers
     writer ignores ``force_align``), by tflite-micro's own aligner."""
-    import tempfile
     from pathlib import Path
 
     try:

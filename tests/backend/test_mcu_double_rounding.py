@@ -77,7 +77,8 @@ def test_host_build_in_double_rounding_is_bit_exact(
     x[0], x[1] = 0, 255
     expected = graph.run(x)
     assert np.array_equal(artifact.run_host(x), expected)
-    assert len(np.unique(expected)) >= 5  # the outputs are not all clamped to one value
+    # every image's output differs from the first's: the outputs are not just biases
+    assert all((expected[i] != expected[0]).any() for i in range(1, len(expected)))
 
 
 def test_scales_for_the_tflite_exporter_stay_out_of_flash(tmp_path: Path) -> None:
