@@ -4,6 +4,7 @@ model's integer path), on Skynet and on the test classifiers (residual adds, glo
 pooling, flatten + linear, strided convs); what TFLite cannot say is refused in one
 sentence."""
 
+import copy
 import json
 
 import numpy as np
@@ -167,3 +168,25 @@ def test_the_tflite_backend_has_no_cost_model() -> None:
     _, hw = quantized("mnist_net", "uniform8")
     with pytest.raises(AjpqError, match="search with backend='mcu'"):
         get("tflite").estimate(hw, "qemu-mps2-an386")
+
+
+def test_what_a_tflite_tensor_cannot_hold_is_refused_naming_the_node() -> None:
+    """Graphs damaged by hand: a 16-bit activation, a depthwise conv that gathers its input's
+    channels, a signed max pool padded unlike SAME."""
+    _, graph = quantized("mnist_net", "uniform8")
+    wide = copy.deepcopy(graph)
+    wide.nodes[1].bits = 16
+    with pytest.raises(UnsupportedOp, match=rf"node '{wide.nodes[1].name}' outputs 16-bit"):
+        export(wide)
+    _, graph = quantized("ds_cnn", "uniform8")
+    gather = copy.deepcopy(graph)
+    depthwise = next(n for n in gather.nodes if n.op == "conv" and n.attrs["groups"] > 1)
+    depthwise.arrays["in_index"] = np.arange(depthwise.channels, dtype=np.int32)[::-1].copy()
+    with pytest.raises(UnsupportedOp, match=rf"node '{depthwise.name}' is a depthwise conv"):
+        export(gather)
+    _, graph = quantized("mnist_net", "uniform8")
+    padded = copy.deepcopy(graph)
+    pool = next(n for n in padded.nodes if n.op == "maxpool")
+    pool.signed, pool.attrs["padding"] = True, (1, 0)
+    with pytest.raises(UnsupportedOp, match=rf"node '{pool.name}' pads a signed max pool"):
+        export(padded)
