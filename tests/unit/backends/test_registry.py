@@ -19,7 +19,7 @@ def test_every_registered_backend_satisfies_the_protocol(name: str) -> None:
 def test_an_unknown_backend_is_one_sentence() -> None:
     with pytest.raises(AjpqError) as caught:
         get("tpu")
-    assert str(caught.value) == "unknown backend 'tpu'; available: mcu, finn"
+    assert str(caught.value) == "unknown backend 'tpu'; available: mcu, finn, tflite"
 
 
 def test_a_cost_fits_when_every_limited_resource_is_within_its_limit() -> None:
