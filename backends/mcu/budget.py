@@ -1,5 +1,6 @@
 """The mcu backend's memory rules, each written once: kernel scratch sizes, the scratch cap,
-the firmware's own RAM, the code-size estimate, and the RAM/flash check of the budget step.
+the firmware's own RAM, the code-size estimate, the width biases are stored at, and the
+RAM/flash check of the budget step.
 
 ``plan`` (which kernel a layer gets, how much scratch the model reserves), ``estimate`` (the
 search's cheap cost) and ``compile`` (the budget step before linking) all read them from here.
@@ -10,6 +11,8 @@ mirror of ``ajpq_conv_m4_s8_get_buffer_size`` and ``ajpq_linear_m4_s8_get_buffer
 """
 
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from ajpq.boards import BoardSpec
 from ajpq.errors import BudgetExceeded
@@ -28,11 +31,30 @@ SERVER_RAM_BYTES = 3344
 MIN_KERNEL_SCRATCH_CAP = 1024  # a board file that states no RAM still gets the M4 kernels
 CONV_M4_REQUANT_BYTES = 16  # sizeof(channel_requant_t) in ajpq_conv_m4_s8.c
 LAYER_TICK_BYTES = 8  # ajpq_model_layer_ticks + ajpq_model_decode_ticks, per layer
+INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
 
 
 def aligned(size: int) -> int:
     """``size`` rounded up to a multiple of ALIGN."""
     return (size + ALIGN - 1) // ALIGN * ALIGN
+
+
+def narrow_bias(bias: np.ndarray) -> bool:
+    """A layer's biases are stored in flash as int16 when every one fits (the run loop widens
+    them to int32 in the weight scratch, after the decoded weights), else as int32."""
+    return bool(np.all((bias >= INT16_MIN) & (bias <= INT16_MAX)))
+
+
+def bias_scratch_offset(weight_count: int) -> int:
+    """Where a layer's widened biases start in the weight scratch: after its weights."""
+    return aligned(weight_count)
+
+
+def weight_scratch_bytes(weight_count: int, bias: np.ndarray) -> int:
+    """The weight scratch one layer needs: its decoded int8 weights, then its biases widened
+    to int32 when they are stored narrow."""
+    widened = 4 * bias.size if narrow_bias(bias) else 0
+    return bias_scratch_offset(weight_count) + widened if widened else weight_count
 
 
 def conv_m4_depth(taps: int) -> int:

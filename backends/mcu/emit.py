@@ -11,12 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ajpq.backends.mcu import huffman
+from ajpq.backends.mcu.budget import bias_scratch_offset, narrow_bias
 from ajpq.backends.mcu.integrity import Integrity
 from ajpq.backends.mcu.plan import Plan, Step
 from ajpq.graph.golden import double_rounding
 from ajpq.graph.hwgraph import HwGraph, Node
 
-CTYPE_BYTES = {"uint8_t": 1, "int8_t": 1, "int32_t": 4}
+CTYPE_BYTES = {"uint8_t": 1, "int8_t": 1, "int16_t": 2, "int32_t": 4}
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,10 @@ def c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 16) -> st
     lines = [", ".join(flat[i : i + per_line]) for i in range(0, len(flat), per_line)]
     body = ",\n    ".join(lines)
     return f"const {ctype} {name}[{len(flat)}] = {{\n    {body}\n}};\n"
+
+
+def _uniform(values: np.ndarray) -> bool:
+    return bool(np.all(values == values.ravel()[0]))
 
 
 def model_hash(graph: HwGraph) -> str:
@@ -121,12 +126,30 @@ class Emitter:
         )
 
     def requant(self, prefix: str, node: Node) -> str:
+        """The layer's ajpq_requant_t; one multiplier and shift when every channel has the
+        same pair (per_tensor), else one per channel."""
         if not node.attrs.get("requant", True):
             return "{0, 0, 0, 0, 0}"
-        m = self.data("int32_t", f"{prefix}_multiplier", node.arrays["multiplier"])
-        s = self.data("int8_t", f"{prefix}_shift", node.arrays["shift"])
-        rounding = ", 1" if double_rounding(node) else ""  # omitted: 0, single rounding
-        return f"{{1, {m}, {s}, {node.attrs['act_min']}, {node.attrs['act_max']}{rounding}}}"
+        multiplier, shift = node.arrays["multiplier"], node.arrays["shift"]
+        per_tensor = multiplier.size > 1 and _uniform(multiplier) and _uniform(shift)
+        if per_tensor:
+            multiplier, shift = multiplier.ravel()[:1], shift.ravel()[:1]
+        m = self.data("int32_t", f"{prefix}_multiplier", multiplier)
+        s = self.data("int8_t", f"{prefix}_shift", shift)
+        tail = f", {int(double_rounding(node))}, 1" if per_tensor else ""
+        tail = tail or (", 1" if double_rounding(node) else "")  # omitted fields are 0
+        return f"{{1, {m}, {s}, {node.attrs['act_min']}, {node.attrs['act_max']}{tail}}}"
+
+    def bias(self, index: int, prefix: str, node: Node) -> str:
+        """The layer's int32 biases: in flash, or (``budget.narrow_bias``) stored as int16
+        and widened into the weight scratch, after the weights, once they are decoded."""
+        bias = node.arrays["bias"]
+        if not narrow_bias(bias):
+            return self.data("int32_t", f"{prefix}_bias", bias)
+        name = self.data("int16_t", f"{prefix}_bias", bias)
+        at = f"(ajpq_weight_scratch + {bias_scratch_offset(node.arrays['weight'].size)})"
+        self.decodes[index].append(f"    ajpq_widen_bias({name}, {bias.size}u, (int32_t *){at});\n")
+        return f"(const int32_t *){at}"
 
     def add_double(self, prefix: str, node: Node) -> dict[str, str]:
         """The add's fields for TFLite's ADD in double rounding (none in single rounding)."""
@@ -214,7 +237,7 @@ class Emitter:
                 "pad_w": node.attrs["padding"][1],
                 "in_index": in_index,
                 "weight": "ajpq_weight_scratch",
-                "bias": self.data("int32_t", f"{prefix}_bias", node.arrays["bias"]),
+                "bias": self.bias(index, prefix, node),
                 "requant": self.requant(prefix, node),
             }
             if kind == "dwconv":
@@ -230,7 +253,7 @@ class Emitter:
                 "in_features": node.arrays["weight"].shape[1],
                 "out_features": node.channels,
                 "weight": "ajpq_weight_scratch",
-                "bias": self.data("int32_t", f"{prefix}_bias", node.arrays["bias"]),
+                "bias": self.bias(index, prefix, node),
                 "requant": self.requant(prefix, node),
             }
         if kind in ("maxpool", "avgpool"):

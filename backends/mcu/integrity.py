@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-NUMPY_TYPES = {"uint8_t": "<u1", "int8_t": "<i1", "uint16_t": "<u2", "int32_t": "<i4"}
+NUMPY_TYPES = {
+    "uint8_t": "<u1",
+    "int8_t": "<i1",
+    "int16_t": "<i2",
+    "uint16_t": "<u2",
+    "int32_t": "<i4",
+}
 
 
 def blob_bytes(ctype: str, values: np.ndarray | list[int]) -> bytes:

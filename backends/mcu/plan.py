@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ajpq.backends.mcu.budget import aligned, kernel_scratch_bytes
+from ajpq.backends.mcu.budget import aligned, kernel_scratch_bytes, weight_scratch_bytes
 from ajpq.errors import UnsupportedOp
 from ajpq.graph.hwgraph import HwGraph, Node
 
@@ -131,7 +131,12 @@ def plan(graph: HwGraph, max_kernel_scratch: int) -> Plan:
         if t.alias_of is not None:
             t.offset = _root(tensors, t.name).offset
     scratch = max(
-        (int(s.node.arrays["weight"].size) for s in steps if "weight" in s.node.arrays), default=0
+        (
+            weight_scratch_bytes(int(s.node.arrays["weight"].size), s.node.arrays["bias"])
+            for s in steps
+            if "weight" in s.node.arrays
+        ),
+        default=0,
     )
     kernel_scratch = max((s.scratch_bytes for s in steps), default=0)
     return Plan(

@@ -5,7 +5,8 @@
  *    activations, and any bit-width up to 8 of either sign, so one storage type serves all.
  *  - Weights are int8_t: conv [out][in][kh][kw], depthwise [channels][kh][kw],
  *    linear [out][in]. Biases are int32_t, one per output channel.
- *  - Requantization is per output channel: out = clamp((acc * multiplier[c] +
+ *  - Requantization is per output channel (or per tensor, one multiplier and shift for
+ *    every channel, when requant.per_tensor is set): out = clamp((acc * multiplier[c] +
  *    2^(shift[c]-1)) >> shift[c], act_min, act_max) with shift in 1..62
  *    (sdk/graph/requant.py's requantize, ajpq's single rounding); act_min..act_max lies
  *    within int16. A layer with requant.rounding set (a graph quantized with
@@ -41,6 +42,7 @@ typedef struct {
     int32_t act_min;
     int32_t act_max;
     int32_t rounding; /* 0: ajpq's single rounding, 1: TFLite's double rounding */
+    int32_t per_tensor; /* 1: multiplier[0] and shift[0] serve every channel (one entry) */
 } ajpq_requant_t;
 
 /* Dense convolution (groups == 1), zero padding. */

@@ -23,9 +23,9 @@ void ajpq_concat_ref_s16(const ajpq_concat_params_t *params, const int16_t *cons
                 if (!rq->enabled) {
                     out[i] = x[i];
                 } else if (rq->rounding) { /* an int16 value: the 32-bit double path */
+                    int32_t r = ajpq_requant_index(rq, out_channel);
                     out[i] = (int16_t)ajpq_requantize_double_i32(
-                        x[i], rq->multiplier[out_channel], rq->shift[out_channel], rq->act_min,
-                        rq->act_max);
+                        x[i], rq->multiplier[r], rq->shift[r], rq->act_min, rq->act_max);
                 } else {
                     out[i] = (int16_t)ajpq_requant_channel(x[i], rq, out_channel);
                 }

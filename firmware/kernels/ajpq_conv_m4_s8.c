@@ -62,8 +62,9 @@ static int prepare_requant(const ajpq_requant_t *rq, int32_t channels, channel_r
 {
     int all_high = rq->enabled && !rq->rounding;
     for (int32_t c = 0; c < channels && rq->enabled; ++c) {
-        int32_t shift = rq->shift[c];
-        out[c].multiplier = rq->multiplier[c];
+        int32_t r = ajpq_requant_index(rq, c);
+        int32_t shift = rq->shift[r];
+        out[c].multiplier = rq->multiplier[r];
         out[c].shift_high = shift - 32;
         out[c].rounding_high = 0;
         out[c].offset = 0;

@@ -117,16 +117,23 @@ static inline int32_t ajpq_requantize_double_i32(int32_t acc, int32_t multiplier
     return out < lo ? lo : (out > hi ? hi : out);
 }
 
+/* Where channel `channel`'s multiplier and shift are: `channel`, or 0 when one pair serves
+ * the whole tensor (rq->per_tensor). */
+static inline int32_t ajpq_requant_index(const ajpq_requant_t *rq, int32_t channel)
+{
+    return rq->per_tensor ? 0 : channel;
+}
+
 /* Channel `channel` of acc requantized by rq (enabled) in rq's rounding mode. */
 static inline int32_t ajpq_requant_channel(int64_t acc, const ajpq_requant_t *rq,
                                            int32_t channel)
 {
+    int32_t i = ajpq_requant_index(rq, channel);
     if (rq->rounding) {
-        return ajpq_requantize_double(acc, rq->multiplier[channel], rq->shift[channel],
-                                      rq->act_min, rq->act_max);
+        return ajpq_requantize_double(acc, rq->multiplier[i], rq->shift[i], rq->act_min,
+                                      rq->act_max);
     }
-    return ajpq_requantize(acc, rq->multiplier[channel], rq->shift[channel], rq->act_min,
-                           rq->act_max);
+    return ajpq_requantize(acc, rq->multiplier[i], rq->shift[i], rq->act_min, rq->act_max);
 }
 
 /* The low 32 bits of x as int32_t (two's complement wrap, written portably). */

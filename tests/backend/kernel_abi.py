@@ -23,6 +23,7 @@ class Requant(Structure):
         ("act_min", c_int32),
         ("act_max", c_int32),
         ("rounding", c_int32),
+        ("per_tensor", c_int32),
     ]
 
 

@@ -2,7 +2,9 @@
 to a Board, run over serial by a Session) are bit-exact with the golden executor; the report,
 budget and error paths."""
 
+import copy
 import dataclasses
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -101,6 +103,33 @@ def test_report_numbers_agree(built) -> None:
     assert report["peak_arena_bytes"] <= report["ram_bytes"] <= report["budget"]["ram_bytes"]
     assert report["flash_bytes"] == report["code_bytes"] + report["model_data_bytes"]
     assert (artifact.out_dir / "report.json").exists()
+
+
+def test_biases_are_stored_narrow_and_uniform_requantization_once(
+    model, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """int16 biases where every bias of the layer fits, int32 where one does not; one
+    multiplier and shift where every channel has the same; still bit-exact."""
+    need(request, "gcc")
+    graph = copy.deepcopy(make_graph(model, "mixed1"))
+    layers = [(i, n) for i, n in enumerate(graph.nodes[1:]) if "bias" in n.arrays]
+    (wide, wide_node), (uniform, uniform_node) = layers[0], layers[1]
+    wide_node.arrays["bias"] = wide_node.arrays["bias"].copy()
+    wide_node.arrays["bias"][0] = 40_000
+    for key in ("multiplier", "shift"):
+        uniform_node.arrays[key] = np.full_like(
+            uniform_node.arrays[key], uniform_node.arrays[key][0]
+        )
+    artifact = mcu.compile(graph, "qemu-mps2-an386", tmp_path, firmware=False)
+    weights_c = (tmp_path / "src" / "ajpq_weights.c").read_text()
+    model_c = (tmp_path / "src" / "ajpq_model.c").read_text()
+    bias_types = {i: t for t, i in re.findall(r"const (\w+) ajpq_w(\d+)_bias\[", weights_c)}
+    assert bias_types == {str(i): "int32_t" if i == wide else "int16_t" for i, _ in layers}
+    assert f"const int32_t ajpq_w{uniform}_multiplier[1]" in weights_c
+    assert f".requant = {{1, ajpq_w{uniform}_multiplier, ajpq_w{uniform}_shift, " in model_c
+    assert model_c.count("ajpq_widen_bias(ajpq_w") == len(layers) - 1
+    x = images(20, seed=4)
+    assert np.array_equal(artifact.run_host(x), graph.run(x))
 
 
 def test_host_runtime_under_asan_and_ubsan(built, tmp_path: Path) -> None:

@@ -69,8 +69,9 @@ def test_host_build_in_double_rounding_is_bit_exact(
     assert nodes and all(double_rounding(n) for n in nodes)
     artifact = mcu.compile(graph, "qemu-mps2-an386", tmp_path, firmware=False)
     model_c = (tmp_path / "src" / "ajpq_model.c").read_text()
-    # every requantizing layer's params say double rounding: requant's last field, or the add's
-    requants = re.findall(r"\.requant = \{1, \w+, \w+, -?\d+, -?\d+, 1\}", model_c)
+    # every requantizing layer's params say double rounding: requant's rounding field (before
+    # per_tensor, set where one multiplier serves all channels), or the add's
+    requants = re.findall(r"\.requant = \{1, \w+, \w+, -?\d+, -?\d+, 1(, 1)?\}", model_c)
     assert len(requants) + model_c.count(".rounding = 1,") == len(nodes)
     assert model_c.count(".left_shift = 20") == sum(n.op == "add" for n in nodes)
     x = images(name, IMAGES, seed=1)
