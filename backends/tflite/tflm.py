@@ -26,19 +26,25 @@ def runtime() -> Any:
 
 
 @contextmanager
+def redirected(descriptors: tuple[int, ...], target: int) -> Iterator[None]:
+    """Point the process's ``descriptors`` (1: stdout, 2: stderr) at file descriptor
+    ``target`` for the block: TFLM's C++ writes there, below Python's sys.stdout."""
+    saved = [os.dup(fd) for fd in descriptors]
+    for fd in descriptors:
+        os.dup2(target, fd)
+    try:
+        yield
+    finally:
+        for fd, copy in zip(descriptors, saved, strict=True):
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
+@contextmanager
 def quiet() -> Iterator[None]:
     """Silence TFLM's C++ messages (it prints each failed allocation to stdout/stderr)."""
-    saved = [os.dup(1), os.dup(2)]
-    with open(os.devnull, "w") as null:
-        os.dup2(null.fileno(), 1)
-        os.dup2(null.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
+    with open(os.devnull, "w") as null, redirected((1, 2), null.fileno()):
+        yield
 
 
 def interpreter(model: bytes, arena_size: int = ARENA) -> Any:
@@ -63,13 +69,8 @@ def arena_bytes(model: bytes) -> int:
     tflm.set_input(np.zeros(input_details["shape"], dtype=np.int8), 0)
     tflm.invoke()
     with tempfile.TemporaryFile(mode="w+") as captured:
-        saved = os.dup(2)
-        os.dup2(captured.fileno(), 2)
-        try:
+        with redirected((2,), captured.fileno()):
             tflm.print_allocations()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
         captured.seek(0)
         match = re.search(r"Arena allocation total (\d+) bytes", captured.read())
     if match is None:

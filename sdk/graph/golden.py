@@ -11,7 +11,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ajpq.errors import InvalidGraph
 from ajpq.graph.hwgraph import HwGraph, Node, input_zero_point
-from ajpq.graph.requant import requantize, requantize_double
+from ajpq.graph.requant import requantize, requantize_double, tflite_add_sum
 
 
 def run(graph: HwGraph, x: np.ndarray) -> np.ndarray:
@@ -121,17 +121,13 @@ def add(node: Node, args: list[np.ndarray]) -> np.ndarray:
 
 
 def _add_double(node: Node, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """TFLite's int8 ADD: each input shifted left by ``left_shift`` and rescaled to twice the
-    larger input scale, the sum rescaled to the output, every step double rounding."""
-    arrays, wide = node.arrays, np.iinfo(np.int64)
-    left = np.int64(1) << node.attrs["left_shift"]
-    scaled_a = requantize_double(
-        a * left, arrays["multiplier_a"], arrays["shift_a"], wide.min, wide.max
-    )
-    scaled_b = requantize_double(
-        b * left, arrays["multiplier_b"], arrays["shift_b"], wide.min, wide.max
-    )
-    return _output(node, scaled_a + scaled_b)
+    """TFLite's int8 ADD (``requant.tflite_add_sum``), then the output's double rounding."""
+    arrays = node.arrays
+    summed = tflite_add_sum(
+        a, b, arrays["multiplier_a"], arrays["shift_a"], arrays["multiplier_b"],
+        arrays["shift_b"], node.attrs["left_shift"],
+    )  # fmt: skip
+    return _output(node, summed)
 
 
 def concat(node: Node, args: list[np.ndarray]) -> np.ndarray:

@@ -152,20 +152,38 @@ def tflite_add_multipliers(
 def tflite_add(
     a: np.ndarray, b: np.ndarray, params: dict[str, tuple[int, int]], lo: int, hi: int
 ) -> np.ndarray:
-    """TFLite's int8 ADD on integers without their zero points (``tflite_add_multipliers``)."""
+    """TFLite's int8 ADD on integers without their zero points (``tflite_add_multipliers``),
+    channels on axis 1."""
+    channels = a.shape[1]
+
+    def pair(key: str) -> tuple[np.ndarray, np.ndarray]:
+        return np.full(channels, params[key][0]), np.full(channels, params[key][1])
+
+    summed = tflite_add_sum(a, b, *pair("a"), *pair("b"), ADD_LEFT_SHIFT)
+    return requantize_double(summed, *pair("out"), lo, hi)
+
+
+def tflite_add_sum(
+    a: np.ndarray,
+    b: np.ndarray,
+    multiplier_a: np.ndarray,
+    shift_a: np.ndarray,
+    multiplier_b: np.ndarray,
+    shift_b: np.ndarray,
+    left_shift: int,
+) -> np.ndarray:
+    """TFLite's int8 ADD before its output rescale: each input shifted left by
+    ``left_shift`` and rescaled (double rounding, unclamped) to twice the larger input scale,
+    then the two summed; one (multiplier, shift) per channel (axis 1)."""
     wide = np.iinfo(np.int64)
-    left = np.int64(1) << ADD_LEFT_SHIFT
-    parts = [
-        _double_scalar(x.astype(np.int64) * left, *params[k], wide.min, wide.max)
-        for x, k in ((a, "a"), (b, "b"))
-    ]
-    return _double_scalar(parts[0] + parts[1], *params["out"], lo, hi)
-
-
-def _double_scalar(acc: np.ndarray, multiplier: int, shift: int, lo: int, hi: int) -> np.ndarray:
-    flat = acc.reshape(-1, 1)
-    out = requantize_double(flat, np.array([multiplier]), np.array([shift]), lo, hi)
-    return out.reshape(acc.shape)
+    left = np.int64(1) << left_shift
+    scaled_a = requantize_double(
+        a.astype(np.int64) * left, multiplier_a, shift_a, wide.min, wide.max
+    )
+    scaled_b = requantize_double(
+        b.astype(np.int64) * left, multiplier_b, shift_b, wide.min, wide.max
+    )
+    return scaled_a + scaled_b
 
 
 def per_channel(
