@@ -66,7 +66,10 @@ def tflite_graph(
     calibration = torch.from_numpy(train.images[:32]).float()
     qmodel = ajpq.quantize(model, policy, calibration=calibration, target="tflite")
     if epochs:
-        ajpq.train(qmodel, train, val, epochs=epochs, seed=config.seed, teacher=model)
+        ajpq.train(
+            qmodel, train, val, epochs=epochs, lr=config.finetune_lr, seed=config.seed,
+            teacher=model,
+        )  # fmt: skip
     return ajpq.lower(qmodel.eval())
 
 
