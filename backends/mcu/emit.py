@@ -136,9 +136,10 @@ class Emitter:
             multiplier, shift = multiplier.ravel()[:1], shift.ravel()[:1]
         m = self.data("int32_t", f"{prefix}_multiplier", multiplier)
         s = self.data("int8_t", f"{prefix}_shift", shift)
-        tail = f", {int(double_rounding(node))}, 1" if per_tensor else ""
-        tail = tail or (", 1" if double_rounding(node) else "")  # omitted fields are 0
-        return f"{{1, {m}, {s}, {node.attrs['act_min']}, {node.attrs['act_max']}{tail}}}"
+        fields = [1, m, s, node.attrs["act_min"], node.attrs["act_max"]]
+        rounding = int(double_rounding(node))
+        fields += [rounding, 1] if per_tensor else [1] if rounding else []  # omitted: 0
+        return "{" + ", ".join(str(f) for f in fields) + "}"
 
     def bias(self, index: int, prefix: str, node: Node) -> str:
         """The layer's int32 biases: in flash, or (``budget.narrow_bias``) stored as int16

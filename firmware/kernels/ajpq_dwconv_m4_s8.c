@@ -39,10 +39,11 @@ static channel_requant_t channel_requant(const ajpq_requant_t *rq, int32_t c)
 {
     channel_requant_t r = {0, 0, 0, 0, 0, 0, 0, 0};
     if (rq->enabled) {
-        int32_t shift = rq->shift[ajpq_requant_index(rq, c)];
+        int32_t at = ajpq_requant_index(rq, c);
+        int32_t shift = rq->shift[at];
         r.enabled = 1;
         r.double_rounding = rq->rounding != 0;
-        r.multiplier = rq->multiplier[ajpq_requant_index(rq, c)];
+        r.multiplier = rq->multiplier[at];
         r.shift_high = shift - 32;
         if (shift >= 33) {
             r.rounding_high = ((uint32_t)1 << (shift - 33)) + ((uint32_t)1 << 30);
