@@ -45,6 +45,7 @@ from ajpq.search.hardware import (
 )
 from ajpq.search.pareto import budget_share
 from ajpq.search.space import SearchSpace
+from ajpq.search.start import precision_start, starting_with
 from ajpq.tasks import Task, default_task
 from ajpq.train import evaluate
 
@@ -128,16 +129,22 @@ class CheckpointAfterEpisode(BaseCallback):
         return True
 
 
-def make_agent(env: Any, config: SearchConfig, seed: int) -> Any:
+def make_agent(
+    env: Any, config: SearchConfig, seed: int, start: list[np.ndarray] | None = None
+) -> Any:
     """The layer controller for a LayerEnv, or for a farm's RoundEnv (K episodes a round,
-    all learnt from: it trains after each round's ``layers`` steps)."""
+    all learnt from: it trains after each round's ``layers`` steps); its first episode plays
+    ``start`` when given (``start.precision_start``)."""
     if config.agent not in AGENTS:
         raise AjpqError(f"unknown agent '{config.agent}'; choose one of {sorted(AGENTS)}")
     rounds = isinstance(env, VecEnv)
     space = env.get_attr("space")[0] if rounds else env.space
     layers = len(space.specs)
     size = env.action_space.shape[0]  # sparsity + precision, or + each quantile's bits
-    agent = AGENTS[config.agent](
+    agent_class = (
+        AGENTS[config.agent] if start is None else starting_with(AGENTS[config.agent], start)
+    )
+    agent = agent_class(
         "MlpPolicy",
         env,
         learning_rate=config.learning_rate,
@@ -318,7 +325,10 @@ def start(runner: Episodes, env: LayerEnv, key: str, resume: bool, seed: int) ->
     if found is None:
         base = evaluate(runner.model, runner.val_data, runner.task)
         runner.state = checkpoint.SearchState(key, base)
-        return make_agent(env, runner.config, seed)
+        first = None
+        if runner.config.precision_start:
+            first = precision_start(runner.space, runner.budget, runner.config, runner.cost)
+        return make_agent(env, runner.config, seed, first)
     state, agent_path, replay_path = found
     if state.fingerprint != key:
         raise AjpqError(

@@ -67,6 +67,7 @@ class SearchConfig:
 
     agent: str = "ddpg"  # ddpg | td3 (stable-baselines3)
     warmup_episodes: int = 20  # random exploration before the agent learns
+    precision_start: bool = True  # episode 1 plays HAQ's per-layer precision (start.py)
     max_sparsity: float = 0.8
     min_bits: int = 2
     max_bits: int = 8
