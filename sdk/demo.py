@@ -42,6 +42,7 @@ class DemoConfig:
     min_bits: int = 2  # lowest bit-width the search may give a kept channel
     max_sparsity: float = 0.3  # short fine-tunes do not repair heavy pruning (quantization.md)
     search_train: int = 600  # QAT subset per search episode
+    search_lr: float = 1e-3  # the episodes' fine-tune rate: ranks policies as the final one does
     search_val: int = 200  # reward subset
     board: str = "qemu-mps2-an386"
     board_images: int = 30  # int8 and Deep Compression on the board (AJPQ: all of val)
@@ -253,6 +254,7 @@ def run_search(
         val_images=config.search_val,
         min_bits=config.min_bits,
         max_sparsity=config.max_sparsity,
+        qat_lr=config.search_lr,
         calibrate=True,  # the board in the loop: calibration sweep, new bests measured
     )
     shutil.rmtree(out_dir / "search", ignore_errors=True)
