@@ -40,21 +40,23 @@ from ajpq.search import Budget, Candidate, SearchConfig, baselines, pareto_plot,
 from ajpq.search.hardware import HardwareLoop
 
 GOAL_COMPRESSION, GOAL_POINTS, GOAL_SEARCH_SECONDS, GOAL_TAU = 12.0, 1.0, 1200.0, 0.6
+FINAL_LR = 1e-3  # a converged model's low-bit fine-tune (docs/quantization.md)
 CONTROLLERS = {"ajpq": "learned", "ajpq-ladder": "ladder"}
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
-    parser.add_argument("--episodes", type=int, default=16, help="per search")
+    parser.add_argument("--episodes", type=int, default=32, help="per search")
     parser.add_argument("--compression", type=float, default=GOAL_COMPRESSION)
     parser.add_argument("--train-images", type=int, default=256, help="proxy QAT images")
     parser.add_argument("--val-images", type=int, default=200, help="proxy reward images")
-    parser.add_argument("--qat-epochs", type=int, default=SearchConfig.qat_epochs)
-    parser.add_argument("--qat-lr", type=float, default=SearchConfig.qat_lr)
+    parser.add_argument("--qat-epochs", type=int, default=0, help="proxy; 0: no fine-tune")
+    parser.add_argument("--qat-lr", type=float, default=SearchConfig.qat_lr, help="proxy")
     parser.add_argument("--distill", type=float, default=1.0, help="0: no distillation")
     parser.add_argument("--final-images", type=int, default=500, help="final fine-tune images")
     parser.add_argument("--final-epochs", type=int, default=1)
+    parser.add_argument("--final-lr", type=float, default=FINAL_LR, help="final fine-tune")
     parser.add_argument("--tau-policies", type=int, default=10)
     parser.add_argument("--board", default="qemu-mps2-an386-4m")
     parser.add_argument("--out", type=Path, default=Path("build/bench-search"))
@@ -84,7 +86,7 @@ def final_score(
     images = train.subset(np.arange(min(len(train), arguments.final_images)))
     ajpq.train(
         qmodel, images, val.subset(np.arange(0)),
-        epochs=arguments.final_epochs, lr=arguments.qat_lr, seed=arguments.seed, progress=False,
+        epochs=arguments.final_epochs, lr=arguments.final_lr, seed=arguments.seed, progress=False,
         teacher=model if distill > 0 else None, distill=distill,
     )  # fmt: skip
     qmodel.eval().exact = False
@@ -213,6 +215,18 @@ def main(argv: list[str]) -> dict[str, Any]:
         },
         "budget_weight_bytes": budget.weight_bytes,
         "episodes": arguments.episodes,
+        "proxy": {
+            "qat_epochs": arguments.qat_epochs,
+            "train_images": arguments.train_images,
+            "qat_lr": arguments.qat_lr,
+            "val_images": arguments.val_images,
+        },
+        "final_fine_tune": {
+            "images": arguments.final_images,
+            "epochs": arguments.final_epochs,
+            "lr": arguments.final_lr,
+            "distill": arguments.distill,
+        },
         "rows": rows,
         "distillation": {
             "ajpq_final_mean_iou_with": rows["ajpq"]["mean_iou"],

@@ -4,13 +4,19 @@ graph; plus the experiment that shows why QAT used to lose IoU (docs/quantizatio
 
     python bench/train_skynet.py            # Skynet 0.5, 160x320, 1,000 val images
     python bench/train_skynet.py --width-mult 0.125 --input-size 32 64 --n-train 96 \
-        --n-val 32 --epochs 1 --finetune-images 32                      # smoke run
+        --n-val 32 --epochs 1 --finetune-images 32 --finetune-epochs 1 \
+        --explain-images 32                                             # smoke run
+
+Each QAT row gets the same fine-tune: ``--finetune-epochs`` over ``--finetune-images`` at
+``--qat-lr`` (1e-3: a converged model's low-bit weights barely move at the library's 2e-5),
+distilled from the fp32 model. w4a4 learns its ReLU6 clip (``act_quant``).
 
 The cause, measured: ajpq QAT fine-tunes the BN-folded model, which has no batch statistics
 left to renormalise its activations. ``frozen_bn_fp32`` continues the *fp32* model for the
-same images with its BatchNorms frozen (running statistics, = folded) at the old QAT learning
-rate and loses IoU just as QAT did, while ``fp32_continued`` (BN live) does not: the
-quantizer is not what loses it, the learning rate is too high for a model without BN.
+same images (``--explain-images``, 1 epoch) with its BatchNorms frozen (running statistics,
+= folded) at the old QAT learning rate and loses IoU just as QAT did, while
+``fp32_continued`` (BN live) does not: the quantizer is not what loses it, the learning rate
+is too high for a model without BN.
 """
 
 import argparse
@@ -27,17 +33,18 @@ from torch import nn
 import ajpq
 from ajpq.data import Dataset
 from ajpq.demo import graph_iou
-from ajpq.search import SearchConfig
 
 OLD_QAT_LR = 2e-4  # the QAT learning rate before issue 13
+CONVERGED_QAT_LR = 1e-3  # a converged model's low-bit fine-tune (docs/quantization.md)
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
-    parser.add_argument("--finetune-images", type=int, default=500)
-    parser.add_argument("--finetune-epochs", type=int, default=1)
-    parser.add_argument("--qat-lr", type=float, default=SearchConfig.qat_lr)
+    parser.add_argument("--finetune-images", type=int, default=3000)
+    parser.add_argument("--finetune-epochs", type=int, default=3)
+    parser.add_argument("--qat-lr", type=float, default=CONVERGED_QAT_LR)
+    parser.add_argument("--explain-images", type=int, default=500, help="1 epoch each")
     parser.add_argument("--distill", type=float, default=1.0)
     parser.add_argument("--explain", action=argparse.BooleanOptionalAction, default=True)
     return parser.parse_args(argv)
@@ -45,13 +52,18 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
 
 def fine_tune(
     model: nn.Module, teacher: nn.Module | None, data: tuple[Dataset, Dataset],
-    arguments: argparse.Namespace, lr: float,
+    arguments: argparse.Namespace, lr: float, explaining: bool = False,
 ) -> None:  # fmt: skip
-    """The same fine-tune for every row: ``--finetune-images`` x ``--finetune-epochs``."""
+    """The same fine-tune for every QAT row (``--finetune-images`` x ``--finetune-epochs``),
+    and a shorter one for the explanation's rows (``--explain-images`` x 1)."""
     train, val = data
-    images = train.subset(np.arange(min(len(train), arguments.finetune_images)))
+    count, epochs = (
+        (arguments.explain_images, 1) if explaining
+        else (arguments.finetune_images, arguments.finetune_epochs)
+    )  # fmt: skip
+    images = train.subset(np.arange(min(len(train), count)))
     ajpq.train(
-        model, images, val.subset(np.arange(0)), epochs=arguments.finetune_epochs, lr=lr,
+        model, images, val.subset(np.arange(0)), epochs=epochs, lr=lr,
         seed=arguments.seed, progress=False, teacher=teacher,
         distill=arguments.distill if teacher is not None else 0.0,
     )  # fmt: skip
@@ -59,12 +71,12 @@ def fine_tune(
 
 def quantized(
     model: nn.Module, bits: int, data: tuple[Dataset, Dataset], arguments: argparse.Namespace,
-    lr: float, distill: bool = True,
+    lr: float, distill: bool = True, explaining: bool = False,
 ) -> dict[str, float]:  # fmt: skip
     """Uniform ``bits`` QAT; IoU of the deployed graph (golden integer executor) on all val."""
     qmodel = ajpq.quantize(model, ajpq.Policy.uniform(model, bits, bits))
     before = ajpq.evaluate(qmodel, data[1])
-    fine_tune(qmodel, model if distill else None, data, arguments, lr)
+    fine_tune(qmodel, model if distill else None, data, arguments, lr, explaining)
     graph = ajpq.lower(qmodel.eval())
     val = data[1]
     return {
@@ -103,10 +115,12 @@ def explain(
     rows: dict[str, Any] = {}
     for name, copied in (("fp32_continued", copy.deepcopy(model)), ("frozen_bn_fp32", None)):
         copied = copied if copied is not None else freeze_batchnorm(model)
-        fine_tune(copied, None, data, arguments, OLD_QAT_LR)
+        fine_tune(copied, None, data, arguments, OLD_QAT_LR, explaining=True)
         rows[name] = {"mean_iou": round(ajpq.evaluate(copied.eval(), data[1]), 4)}
         rows[name]["lr"] = OLD_QAT_LR
-    rows["int8_old_lr"] = quantized(model, 8, data, arguments, OLD_QAT_LR, distill=False)
+    rows["int8_old_lr"] = quantized(
+        model, 8, data, arguments, OLD_QAT_LR, distill=False, explaining=True
+    )
     return rows
 
 
@@ -121,6 +135,11 @@ def main(argv: list[str]) -> dict[str, Any]:
         "fp32_mean_iou": round(fp32, 4),
         "val_images": len(data[1]),
         "reference": {k: trained[k] for k in ("val_curve", "train_seconds", "epochs")},
+        "fine_tune": {
+            "images": min(len(data[0]), arguments.finetune_images),
+            "epochs": arguments.finetune_epochs,
+            "lr": arguments.qat_lr,
+        },
         "int8": quantized(model, 8, data, arguments, arguments.qat_lr),
         "int4": quantized(model, 4, data, arguments, arguments.qat_lr),
     }
