@@ -187,13 +187,10 @@ def requantize_torch(
 
 
 def act_quant(kind: str | None, bits: int, signed: bool = True) -> nn.Module:
-    """Brevitas activation quantizer: relu6 -> scale 6/(2^b-1), const at 8 bits and learned
-    below (a PACT clip that starts at 6: +1.3 IoU points for w4a4 QAT, docs/quantization.md);
-    relu -> learned from calibration statistics."""
+    """Brevitas activation quantizer: relu6 -> const scale 6/(2^b-1); relu -> learned."""
     if kind == "relu6":
-        scaling = "const" if bits >= 8 else "parameter"
         return qnn.QuantReLU(
-            bit_width=bits, max_val=6.0, scaling_impl_type=scaling, return_quant_tensor=True
+            bit_width=bits, max_val=6.0, scaling_impl_type="const", return_quant_tensor=True
         )
     if kind == "relu" or not signed:
         return qnn.QuantReLU(bit_width=bits, return_quant_tensor=True)
