@@ -9,7 +9,7 @@ graph; plus the experiment that shows why QAT used to lose IoU (docs/quantizatio
 
 Each QAT row gets the same fine-tune: ``--finetune-epochs`` over ``--finetune-images`` at
 ``--qat-lr`` (1e-3: a converged model's low-bit weights barely move at the library's 2e-5),
-distilled from the fp32 model. w4a4 learns its ReLU6 clip (``act_quant``).
+distilled from the fp32 model.
 
 The cause, measured: ajpq QAT fine-tunes the BN-folded model, which has no batch statistics
 left to renormalise its activations. ``frozen_bn_fp32`` continues the *fp32* model for the
