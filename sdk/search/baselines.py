@@ -30,7 +30,7 @@ from ajpq.quant.quantize import quantize
 from ajpq.search.ajpq import episode_setup, pixel_inputs
 from ajpq.search.budget import Budget, BudgetInfeasible, SearchConfig
 from ajpq.search.candidates import Candidate
-from ajpq.search.controllers import LayerAction, action_wall, build_policy
+from ajpq.search.controllers import LayerAction, build_policy, walk_from_top
 from ajpq.search.cost import CostModel, cost_model, policy_cost
 from ajpq.search.episodes import Episodes
 from ajpq.search.space import SearchSpace
@@ -69,10 +69,8 @@ def _walled(
     space: SearchSpace, budget: Budget, config: SearchConfig, cost: CostModel
 ) -> tuple[Policy, bool]:
     """The action wall from uniform 8 bits, unpruned, under ``config``'s limits."""
-    start = {name: LayerAction(0.0, config.max_bits) for name in space.names}
     try:
-        _, policy, _ = action_wall(space, start, budget, config, cost)
-        return policy, True
+        return walk_from_top(space, budget, config, cost)[1], True
     except BudgetInfeasible:
         cheapest = {name: LayerAction(config.max_sparsity, config.min_bits) for name in space.names}
         return build_policy(space, cheapest, config), False

@@ -153,6 +153,17 @@ def action_wall(
     return actions, policy, found
 
 
+def walk_from_top(
+    space: SearchSpace, budget: Budget, config: SearchConfig, cost: CostModel | None
+) -> tuple[Actions, Policy]:
+    """The action wall from every layer at ``max_bits``, nothing pruned: the walk of the
+    HAQ-like and AMC-like baselines and of the search's precision start. Raises
+    BudgetInfeasible when even its cheapest step does not fit."""
+    top = {name: LayerAction(0.0, config.max_bits) for name in space.names}
+    walked, policy, _ = action_wall(space, top, budget, config, cost)
+    return walked, policy
+
+
 def lower_until_fit(
     space: SearchSpace, actions: Actions, budget: Budget, config: SearchConfig, check: Check
 ) -> tuple[Actions, Policy, PolicyCost]:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ajpq.search.budget import Budget, BudgetInfeasible, SearchConfig
-from ajpq.search.controllers import LayerAction, action_wall
+from ajpq.search.controllers import LayerAction, walk_from_top
 from ajpq.search.cost import CostModel
 from ajpq.search.space import SearchSpace
 
@@ -36,9 +36,8 @@ def precision_start(
     """The first episode's raw actions, one per layer; None when no precision-only policy
     meets the budget (the first episode is then random like the rest of the warm-up)."""
     precision_only = replace(config, max_sparsity=0.0, quantiles=1)
-    top = {name: LayerAction(0.0, config.max_bits) for name in space.names}
     try:
-        walked, _, _ = action_wall(space, top, budget, precision_only, cost)
+        walked, _ = walk_from_top(space, budget, precision_only, cost)
     except BudgetInfeasible:
         return None
     return [encode_action(walked[name], config) for name in space.names]
