@@ -16,11 +16,7 @@ import numpy as np
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from stable_baselines3 import DDPG, TD3
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.logger import Logger
-from stable_baselines3.common.noise import NormalActionNoise
-from stable_baselines3.common.vec_env import VecEnv
 from torch import nn
 
 from ajpq.data.samples import Normalization, Samples, as_samples
@@ -30,6 +26,7 @@ from ajpq.graph.lower import lower
 from ajpq.quant.fold_input import fold_input
 from ajpq.quant.quantize import quantize
 from ajpq.search import checkpoint
+from ajpq.search.agent import load_agent, make_agent
 from ajpq.search.budget import Budget, SearchConfig
 from ajpq.search.candidates import Candidate, SearchResult
 from ajpq.search.controllers import check_feasible
@@ -45,11 +42,9 @@ from ajpq.search.hardware import (
 )
 from ajpq.search.pareto import budget_share
 from ajpq.search.space import SearchSpace
-from ajpq.search.start import precision_start, starting_with
+from ajpq.search.start import precision_start
 from ajpq.tasks import Task, default_task
 from ajpq.train import evaluate
-
-AGENTS = {"ddpg": DDPG, "td3": TD3}
 
 
 def hardware_loop(
@@ -127,47 +122,6 @@ class CheckpointAfterEpisode(BaseCallback):
 
     def _on_step(self) -> bool:
         return True
-
-
-def make_agent(
-    env: Any, config: SearchConfig, seed: int, start: list[np.ndarray] | None = None
-) -> Any:
-    """The layer controller for a LayerEnv, or for a farm's RoundEnv (K episodes a round,
-    all learnt from: it trains after each round's ``layers`` steps); its first episode plays
-    ``start`` when given (``start.precision_start``)."""
-    if config.agent not in AGENTS:
-        raise AjpqError(f"unknown agent '{config.agent}'; choose one of {sorted(AGENTS)}")
-    rounds = isinstance(env, VecEnv)
-    space = env.get_attr("space")[0] if rounds else env.space
-    layers = len(space.specs)
-    size = env.action_space.shape[0]  # sparsity + precision, or + each quantile's bits
-    agent_class = (
-        AGENTS[config.agent] if start is None else starting_with(AGENTS[config.agent], start)
-    )
-    agent = agent_class(
-        "MlpPolicy",
-        env,
-        learning_rate=config.learning_rate,
-        buffer_size=100_000,
-        learning_starts=config.warmup_episodes * layers,
-        batch_size=config.batch_size,
-        tau=0.01,
-        gamma=1.0,
-        train_freq=(layers, "step") if rounds else (1, "episode"),
-        gradient_steps=-1,
-        action_noise=NormalActionNoise(np.zeros(size), config.noise_sigma * np.ones(size)),
-        policy_kwargs={"net_arch": [300, 300]},
-        seed=seed,
-        device="cpu",
-        verbose=0,
-    )
-    return quiet(agent)
-
-
-def quiet(agent: Any) -> Any:
-    """No stable-baselines3 log output (its default logger also makes a folder in /tmp)."""
-    agent.set_logger(Logger(folder=None, output_formats=[]))
-    return agent
 
 
 def progress_bar(enabled: bool) -> Progress:
@@ -339,7 +293,7 @@ def start(runner: Episodes, env: LayerEnv, key: str, resume: bool, seed: int) ->
     runner.state = state
     if runner.hardware is not None:
         runner.hardware.restore(list(state.hardware))
-    agent = quiet(AGENTS[runner.config.agent].load(agent_path, env=env, device="cpu"))
+    agent = load_agent(agent_path, env, runner.config)
     agent.load_replay_buffer(replay_path)
     return agent
 

@@ -84,6 +84,7 @@ class SearchConfig:
     qat_lr: float = QAT_LR  # BN is folded in QAT: 2e-4 lost IoU (docs/quantization.md)
     distill: float = 1.0  # weight of the fp32 teacher's distillation loss in every QAT fine-tune
     noise_sigma: float = 0.5
-    learning_rate: float = 1e-3
+    learning_rate: float = 1e-3  # the critic's (HAQ)
+    actor_learning_rate: float = 1e-4  # HAQ: the actor learns 10x slower (search/agent.py)
     batch_size: int = 64
     calibrate: bool = False  # calibrate the backend's estimate on its reference (the board)

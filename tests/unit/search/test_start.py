@@ -12,7 +12,7 @@ import ajpq
 from ajpq.backends import Cost
 from ajpq.quant.policy import Policy
 from ajpq.search import Budget, SearchConfig
-from ajpq.search.ajpq import make_agent
+from ajpq.search.agent import make_agent
 from ajpq.search.baselines import baseline_policies
 from ajpq.search.checkpoint import SearchState
 from ajpq.search.controllers import LayerAction, build_policy, decode_action
