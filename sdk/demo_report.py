@@ -87,13 +87,13 @@ def verdict(rows: list[dict[str, Any]]) -> str:
 
 
 def source(ajpq: dict[str, Any]) -> str:
-    """Where the AJPQ row's IoU came from (the board's outputs, checked against golden)."""
-    if "mean_iou_source" not in ajpq:
+    """What the board said about the AJPQ row: its outputs against the golden executor's."""
+    if "board_mean_iou" not in ajpq:
         return ""
     same = "equal to" if ajpq["board_equals_golden"] else "DIFFERENT FROM"
     return (
-        f"; AJPQ IoU from the board's outputs ({ajpq['mean_iou_source']}), "
-        f"{same} the golden executor's {ajpq['golden_mean_iou']:.4f}"
+        f"; on the board, {ajpq['board_images']} images: outputs {same} the golden "
+        f"executor's, IoU {ajpq['board_mean_iou']:.4f}"
     )
 
 
@@ -119,8 +119,7 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
     lines += ["| " + " | ".join(cells(row, rows[0]["weight_bytes"])) + " |" for row in rows]
     lines += [
         "",
-        "mean IoU: golden integer executor on all validation images (fp32: PyTorch; AJPQ: "
-        "decoded from the outputs the board sent back, on all validation images). "
+        "mean IoU: golden integer executor on all validation images (fp32: PyTorch). "
         "n/a: fp32 is not deployed. "
         "board IoU: boxes decoded from outputs read back from the board over serial "
         "(number of images in brackets). M4 instr/inf: instructions per inference on "
