@@ -32,7 +32,14 @@ from typing import Any
 import numpy as np
 import torch
 from scipy.stats import kendalltau
-from skynet_reference import add_arguments, plateau, recipe_of, reference_data, reference_model
+from skynet_reference import (
+    CONVERGED_QAT_LR,
+    add_arguments,
+    plateau,
+    recipe_of,
+    reference_data,
+    reference_model,
+)
 
 import ajpq
 from ajpq.data import Dataset, aerial
@@ -40,7 +47,6 @@ from ajpq.search import Budget, Candidate, SearchConfig, baselines, pareto_plot,
 from ajpq.search.hardware import HardwareLoop
 
 GOAL_COMPRESSION, GOAL_POINTS, GOAL_SEARCH_SECONDS, GOAL_TAU = 12.0, 1.0, 1200.0, 0.6
-FINAL_LR = 1e-3  # a converged model's low-bit fine-tune (docs/quantization.md)
 CONTROLLERS = {"ajpq": "learned", "ajpq-ladder": "ladder"}
 
 
@@ -56,7 +62,7 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--distill", type=float, default=1.0, help="0: no distillation")
     parser.add_argument("--final-images", type=int, default=500, help="final fine-tune images")
     parser.add_argument("--final-epochs", type=int, default=1)
-    parser.add_argument("--final-lr", type=float, default=FINAL_LR, help="final fine-tune")
+    parser.add_argument("--final-lr", type=float, default=CONVERGED_QAT_LR, help="final fine-tune")
     parser.add_argument("--tau-policies", type=int, default=10)
     parser.add_argument("--board", default="qemu-mps2-an386-4m")
     parser.add_argument("--out", type=Path, default=Path("build/bench-search"))

@@ -22,6 +22,7 @@ from ajpq.data import Dataset, aerial
 from ajpq.models.checkpoint import load_model, save_model
 
 CACHE = Path.home() / ".cache/ajpq/bench"
+CONVERGED_QAT_LR = 1e-3  # the reference's low-bit fine-tune rate (docs/quantization.md)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from skynet_reference import add_arguments, recipe_of, reference_data, reference_model
+from skynet_reference import (
+    CONVERGED_QAT_LR,
+    add_arguments,
+    recipe_of,
+    reference_data,
+    reference_model,
+)
 from torch import nn
 
 import ajpq
@@ -35,7 +41,6 @@ from ajpq.data import Dataset
 from ajpq.demo import graph_iou
 
 OLD_QAT_LR = 2e-4  # the QAT learning rate before issue 13
-CONVERGED_QAT_LR = 1e-3  # a converged model's low-bit fine-tune (docs/quantization.md)
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
