@@ -63,6 +63,7 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--final-images", type=int, default=500, help="final fine-tune images")
     parser.add_argument("--final-epochs", type=int, default=1)
     parser.add_argument("--final-lr", type=float, default=CONVERGED_QAT_LR, help="final fine-tune")
+    parser.add_argument("--finalists", type=int, default=3, help="0: choose by the proxy")
     parser.add_argument("--tau-policies", type=int, default=10)
     parser.add_argument("--board", default="qemu-mps2-an386-4m")
     parser.add_argument("--out", type=Path, default=Path("build/bench-search"))
@@ -78,6 +79,10 @@ def proxy_config(arguments: argparse.Namespace, controller: str) -> SearchConfig
         qat_lr=arguments.qat_lr,
         distill=arguments.distill,
         channel_controller=controller,
+        finalists=arguments.finalists,
+        finalist_images=arguments.final_images,
+        finalist_epochs=arguments.final_epochs,
+        finalist_lr=arguments.final_lr,
     )
 
 
@@ -140,6 +145,22 @@ def method_row(
     }
 
 
+def finalist_rows(scored: list[Candidate], final: list[float]) -> list[dict[str, Any]]:
+    """The learned search's finalists: proxy, finalists' fine-tune (on the proxy's held-out
+    images) and the final IoU on all val; the search returned the best of the second."""
+    return [
+        {
+            "episode": c.episode,
+            "proxy_mean_iou": round(c.accuracy, 4),
+            "finalist_mean_iou": round(c.finalist_accuracy, 4),
+            "final_mean_iou": round(iou, 4),
+            "chosen": c.name == "ajpq",
+        }
+        for c, iou in zip(scored, final, strict=True)
+        if c.finalist_accuracy is not None and c.name in ("", "ajpq")
+    ]
+
+
 def goals(fp32_iou: float, rows: dict[str, dict], seconds: float, tau: float) -> dict[str, Any]:
     best = rows["ajpq"]
     below = 100 * (fp32_iou - best["mean_iou"])
@@ -186,6 +207,10 @@ def main(argv: list[str]) -> dict[str, Any]:
         seconds[name] = time.monotonic() - started
         found[name] = replace(result.best, name=name)
         searched += result.candidates if controller == "learned" else []
+    finalists = [
+        c for c in searched
+        if c.finalist_accuracy is not None and c.policy != found["ajpq"].policy
+    ]  # fmt: skip
     others = baselines(
         model, *proxy_data, budget, board=arguments.board,
         config=proxy_config(arguments, "learned"), out_dir=arguments.out / "baselines",
@@ -195,7 +220,8 @@ def main(argv: list[str]) -> dict[str, Any]:
     loop = HardwareLoop("mcu", arguments.board, arguments.out / "measure", data[1].images[0])
     rows, proxy, final, untuned = {}, [], [], []
     started = time.monotonic()
-    for candidate in tau_policies(searched, list(found.values()), arguments.tau_policies):
+    scored = tau_policies(searched, [*found.values(), *finalists], arguments.tau_policies)
+    for candidate in scored:
         untuned.append(no_fine_tune_score(model, candidate.policy, held_out))
         iou, qmodel = final_score(model, candidate.policy, data, arguments, arguments.distill)
         proxy.append(candidate.accuracy)
@@ -234,6 +260,7 @@ def main(argv: list[str]) -> dict[str, Any]:
             "distill": arguments.distill,
         },
         "rows": rows,
+        "finalists": finalist_rows(scored, final),
         "distillation": {
             "ajpq_final_mean_iou_with": rows["ajpq"]["mean_iou"],
             "ajpq_final_mean_iou_without": round(undistilled, 4),

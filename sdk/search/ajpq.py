@@ -24,15 +24,16 @@ from ajpq.errors import AjpqError
 from ajpq.graph.hwgraph import HwGraph
 from ajpq.graph.lower import lower
 from ajpq.quant.fold_input import fold_input
-from ajpq.quant.quantize import quantize
+from ajpq.quant.quantize import QuantModel, quantize
 from ajpq.search import checkpoint
 from ajpq.search.agent import load_agent, make_agent
 from ajpq.search.budget import Budget, SearchConfig
-from ajpq.search.candidates import Candidate, SearchResult
+from ajpq.search.candidates import Candidate, SearchResult, chosen
 from ajpq.search.controllers import check_feasible
 from ajpq.search.cost import CostModel, cost_model
 from ajpq.search.env import LayerEnv
 from ajpq.search.episodes import BEST_QMODEL, Episodes
+from ajpq.search.finalists import check_finalists, finalists
 from ajpq.search.hardware import (
     BoardLost,
     HardwareLoop,
@@ -68,18 +69,26 @@ def episode_setup(
     budget: Budget, config: SearchConfig, cost: CostModel, train: Samples, val: Samples,
     seed: int, out: Path, task: Task,
 ) -> dict[str, Any]:  # fmt: skip
-    """What ``Episodes`` needs: the budget, config and cost, the QAT and reward subsets, the
-    task whose metric is the reward."""
-    return {
+    """What ``Episodes`` needs: the budget, config and cost, the QAT and reward subsets (and
+    the finalists' fine-tune subset), the task whose metric is the reward."""
+    setup = {
         "task": task,
         "budget": budget,
         "config": config,
         "cost": cost,
-        "train": train.subset(np.arange(min(len(train), config.train_images))),
-        "val": val.subset(np.arange(min(len(val), config.val_images))),
+        "train": first(train, config.train_images),
+        "val": first(val, config.val_images),
         "seed": seed,
         "out_dir": out,
     }
+    if config.finalists > 0:
+        setup["finalist_train"] = first(train, config.finalist_images)
+    return setup
+
+
+def first(data: Samples, count: int) -> Samples:
+    """The first ``count`` samples (all when there are fewer)."""
+    return data.subset(np.arange(min(len(data), count)))
 
 
 def pixel_inputs(
@@ -249,6 +258,7 @@ class Search:
 
     def runner(self, cost: CostModel, hardware: HardwareLoop | None) -> Episodes:
         check_feasible(self.space, self.budget, self.config, cost)
+        check_finalists(self.config)
         return Episodes(self.model, self.space, {**self.setup, "cost": cost, "hardware": hardware})
 
     def drive(
@@ -322,12 +332,8 @@ def run_episodes(
         )
 
 
-def result(model: nn.Module, runner: Episodes, out: Path, shown: bool) -> SearchResult:
-    assert runner.state is not None
-    candidates = list(runner.state.candidates)
-    if not candidates:
-        raise AjpqError("the search ran no episode; give episodes >= 1")
-    best = max(candidates, key=lambda c: c.accuracy)
+def best_qmodel(model: nn.Module, runner: Episodes, best: Candidate, out: Path) -> QuantModel:
+    """The best episode's fine-tuned model: saved by the episode, or fine-tuned again."""
     qmodel = quantize(model, best.policy)
     saved = out / BEST_QMODEL
     found = torch.load(saved, weights_only=True) if saved.exists() else None
@@ -335,12 +341,27 @@ def result(model: nn.Module, runner: Episodes, out: Path, shown: bool) -> Search
         qmodel.load_state_dict(found["state_dict"])
     else:
         runner.fine_tune(qmodel)
+    return qmodel
+
+
+def result(model: nn.Module, runner: Episodes, out: Path, shown: bool) -> SearchResult:
+    assert runner.state is not None
+    candidates = list(runner.state.candidates)
+    if not candidates:
+        raise AjpqError("the search ran no episode; give episodes >= 1")
+    console = Console(stderr=True, quiet=not shown)
+    if runner.config.finalists:
+        candidates, qmodel = finalists(runner, candidates, console)
+        best = chosen(candidates)
+    else:
+        best = chosen(candidates)
+        qmodel = best_qmodel(model, runner, best, out)
     best.policy.save(out / "best_policy.json")
     (out / "candidates.json").write_text(json.dumps([c.to_dict() for c in candidates], indent=1))
     records: list[HardwareRecord] = runner.hardware.records if runner.hardware else []
     if records:
         (out / "hardware.json").write_text(json.dumps([r.to_dict() for r in records], indent=1))
-        Console(stderr=True, quiet=not shown).print(hardware_table(records))
+        console.print(hardware_table(records))
     graph: HwGraph = lower(qmodel.eval())
     calibration = runner.hardware.calibration if runner.hardware else None
     return SearchResult(

@@ -83,6 +83,10 @@ class SearchConfig:
     qat_epochs: int = 1  # 0: no fine-tune, the reward reads the quantized model as it is
     qat_lr: float = QAT_LR  # BN is folded in QAT: 2e-4 lost IoU (docs/quantization.md)
     distill: float = 1.0  # weight of the fp32 teacher's distillation loss in every QAT fine-tune
+    finalists: int = 0  # the best N by reward get a longer fine-tune; 0: return the best reward
+    finalist_images: int = 500  # the finalists' fine-tune subset of ``train`` (finalists.py)
+    finalist_epochs: int = 1
+    finalist_lr: float | None = None  # None: ``qat_lr``
     noise_sigma: float = 0.5
     learning_rate: float = 1e-3  # the critic's (HAQ)
     actor_learning_rate: float = 1e-4  # HAQ: the actor learns 10x slower (search/agent.py)

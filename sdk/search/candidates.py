@@ -1,5 +1,6 @@
 """What the search records: every evaluated policy (a Candidate) and the SearchResult."""
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ class Candidate:
     stored_bytes: int | None = None  # weight bytes as the backend stores them (mcu: Huffman)
     estimated_fps: float | None = None  # inferences per second, the backend's estimate
     budget_use: dict[str, float] = field(default_factory=dict)  # Budget.use: 1.0 = at the limit
+    finalist_accuracy: float | None = None  # after the finalists' fine-tune (finalists.py)
 
     def to_dict(self) -> dict[str, Any]:
         raw = asdict(self)
@@ -44,6 +46,15 @@ class Candidate:
         return cls(**{**raw, "policy": Policy(layers)})
 
 
+def chosen(candidates: Sequence[Candidate]) -> Candidate:
+    """The search's pick: the best finalist when finalists were scored (the better reward on a
+    tie), else the best reward's candidate; the first on a tie."""
+    finalists = [c for c in candidates if c.finalist_accuracy is not None]
+    if finalists:
+        return max(finalists, key=lambda c: (c.finalist_accuracy, c.accuracy))
+    return max(candidates, key=lambda c: c.accuracy)
+
+
 @dataclass
 class SearchResult:
     candidates: list[Candidate]
@@ -56,4 +67,4 @@ class SearchResult:
 
     @property
     def best(self) -> Candidate:
-        return max(self.candidates, key=lambda c: c.accuracy)
+        return chosen(self.candidates)

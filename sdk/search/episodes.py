@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ajpq.data.samples import Samples
 from ajpq.graph.lower import lower
 from ajpq.quant.policy import Policy
 from ajpq.quant.quantize import QuantModel, quantize
@@ -61,6 +62,7 @@ class Episodes:
         self.config: SearchConfig = setup["config"]
         self.cost: CostModel = setup["cost"]
         self.train_data, self.val_data = setup["train"], setup["val"]
+        self.finalist_data: Samples = setup.get("finalist_train", self.train_data)
         self.task: Task = setup["task"]
         self.seed, self.out_dir = setup["seed"], setup["out_dir"]
         self.hardware: HardwareLoop | None = setup.get("hardware")
@@ -145,28 +147,30 @@ class Episodes:
     def fine_tune(self, qmodel: QuantModel) -> float:
         """The reward's metric: the QAT fine-tune (distilled from the fp32 model when
         ``config.distill``), scored on the fake-quant floats (``QuantModel.exact``)."""
+        config = self.config
+        return self._tuned(qmodel, self.train_data, config.qat_epochs, config.qat_lr)
+
+    def finalist_tune(self, qmodel: QuantModel) -> float:
+        """A finalist's metric (finalists.py): the longer fine-tune of ``finalist_images`` x
+        ``finalist_epochs``, scored like the reward on the reward's val images."""
+        config = self.config
+        lr = config.finalist_lr if config.finalist_lr is not None else config.qat_lr
+        return self._tuned(qmodel, self.finalist_data, config.finalist_epochs, lr)
+
+    def _tuned(self, qmodel: QuantModel, data: Samples, epochs: int, lr: float) -> float:
         qmodel.exact = False
         try:
-            return self._fine_tune(qmodel)
+            if epochs == 0:  # the quantized model as it is: ranks like the
+                return evaluate(qmodel, self.val_data, self.task)  # fine-tuned (docs/search.md)
+            result = train(
+                qmodel, data, self.val_data, epochs=epochs, lr=lr, seed=self.seed,
+                progress=False, task=self.task,
+                teacher=self.model if self.config.distill > 0 else None,
+                distill=self.config.distill,
+            )  # fmt: skip
+            return float(result.metric)
         finally:
             qmodel.exact = True
-
-    def _fine_tune(self, qmodel: QuantModel) -> float:
-        if self.config.qat_epochs == 0:  # the quantized model as it is: ranks like the
-            return evaluate(qmodel, self.val_data, self.task)  # fine-tuned (docs/search.md)
-        result = train(
-            qmodel,
-            self.train_data,
-            self.val_data,
-            epochs=self.config.qat_epochs,
-            lr=self.config.qat_lr,
-            seed=self.seed,
-            progress=False,
-            task=self.task,
-            teacher=self.model if self.config.distill > 0 else None,
-            distill=self.config.distill,
-        )
-        return float(result.metric)
 
 
 def save_best(weights: Weights, episode: int, out_dir: Path) -> None:

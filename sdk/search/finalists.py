@@ -1,0 +1,69 @@
+"""The finalists: the reward is a cheap proxy (docs/search.md) that cannot tell apart policies
+a fraction of a point apart, so the best ``SearchConfig.finalists`` distinct candidates by
+reward get a longer fine-tune (``finalist_images`` x ``finalist_epochs`` at ``finalist_lr``,
+distilled like every QAT fine-tune) and are scored on the reward's val images; the best of
+them is the search's result. Deterministic for a seed, like the episodes.
+"""
+
+import json
+from dataclasses import replace
+
+from rich.console import Console
+
+from ajpq.errors import AjpqError
+from ajpq.quant.quantize import QuantModel, quantize
+from ajpq.search.budget import SearchConfig
+from ajpq.search.candidates import Candidate, chosen
+from ajpq.search.episodes import Episodes
+
+
+def check_finalists(config: SearchConfig) -> None:
+    """Raise AjpqError for finalist settings that cannot run."""
+    if config.finalists < 0 or (config.finalists and config.finalist_epochs < 1):
+        raise AjpqError(
+            f"finalists={config.finalists} and finalist_epochs={config.finalist_epochs}: give "
+            "finalists >= 0 (0 turns them off) and finalist_epochs >= 1."
+        )
+
+
+def distinct_best(candidates: list[Candidate], count: int) -> list[int]:
+    """Indices of the ``count`` best candidates by reward, one per distinct policy (the first
+    to play it), best first."""
+    order = sorted(range(len(candidates)), key=lambda i: -candidates[i].accuracy)
+    seen: set[str] = set()
+    picked = []
+    for index in order:
+        key = candidates[index].policy.to_json()
+        if key not in seen:
+            seen.add(key)
+            picked.append(index)
+        if len(picked) == count:
+            break
+    return picked
+
+
+def finalists(
+    runner: Episodes, candidates: list[Candidate], console: Console
+) -> tuple[list[Candidate], QuantModel]:
+    """The candidates with ``finalist_accuracy`` set on the finalists, and the winner's
+    fine-tuned model."""
+    check_finalists(runner.config)
+    scored = list(candidates)
+    models: dict[int, QuantModel] = {}
+    picked = distinct_best(scored, runner.config.finalists)
+    for rank, index in enumerate(picked, 1):
+        candidate = scored[index]
+        qmodel = quantize(runner.model, candidate.policy)
+        accuracy = runner.finalist_tune(qmodel)
+        scored[index] = replace(candidate, finalist_accuracy=accuracy)
+        models[index] = qmodel
+        console.print(
+            f"finalist {rank}/{len(picked)}: episode {candidate.episode}, reward metric "
+            f"{candidate.accuracy:.4f}, after the finalists' fine-tune {accuracy:.4f}"
+        )
+    best = chosen(scored)
+    winner = next(i for i in picked if scored[i] is best)
+    runner.out_dir.joinpath("finalists.json").write_text(
+        json.dumps([scored[i].to_dict() for i in picked], indent=1)
+    )
+    return scored, models[winner]

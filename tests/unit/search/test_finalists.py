@@ -1,0 +1,100 @@
+"""The finalists: the best few candidates by reward get a longer fine-tune, and the best of
+them after it is the search's result (and its model is the one that fine-tune made)."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import ajpq
+from ajpq.quant.policy import LayerPolicy, Policy
+from ajpq.search import Budget, Candidate, SearchConfig, SearchResult, search
+from ajpq.search.candidates import chosen
+from ajpq.search.finalists import distinct_best
+
+SIZE = (32, 64)
+BUDGET = Budget(weight_bytes=1200)
+CONFIG = SearchConfig(
+    warmup_episodes=1, train_images=32, val_images=16, qat_epochs=0,
+    finalists=2, finalist_images=48, finalist_epochs=1, finalist_lr=2e-3,
+)  # fmt: skip
+EPISODES = 4
+
+
+def run(out_dir: Path, config: SearchConfig = CONFIG) -> SearchResult:
+    torch.manual_seed(0)
+    model = ajpq.models.skynet(0.125, SIZE)
+    train, val = ajpq.data.aerial(64, 32, input_size=SIZE)
+    return search(
+        model, train, val, budget=BUDGET, episodes=EPISODES, out_dir=out_dir, seed=0,
+        config=config, progress=False,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def out_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("a")
+
+
+@pytest.fixture(scope="module")
+def runs(out_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> list[SearchResult]:
+    return [run(out_dir), run(tmp_path_factory.mktemp("b"))]
+
+
+def test_the_two_best_distinct_rewards_are_the_finalists(runs) -> None:
+    candidates = runs[0].candidates
+    scored = [c for c in candidates if c.finalist_accuracy is not None]
+    assert len(candidates) == EPISODES and len(scored) == 2
+    others = [c for c in candidates if c.finalist_accuracy is None]
+    unplayed = [c for c in others if c.policy.to_json() not in {s.policy.to_json() for s in scored}]
+    assert min(c.accuracy for c in scored) >= max((c.accuracy for c in unplayed), default=-1)
+
+
+def test_the_result_is_the_best_finalist_with_its_fine_tuned_model(runs) -> None:
+    result = runs[0]
+    best = result.best
+    assert best.finalist_accuracy == max(
+        c.finalist_accuracy for c in result.candidates if c.finalist_accuracy is not None
+    )
+    assert result.best_policy == best.policy
+    _, val = ajpq.data.aerial(64, 32, input_size=SIZE)
+    result.best_qmodel.exact = False  # scored like the reward: the fake-quant floats
+    reward_val = val.subset(np.arange(CONFIG.val_images))
+    assert ajpq.evaluate(result.best_qmodel, reward_val) == best.finalist_accuracy
+
+
+def test_the_finalists_are_deterministic_for_a_seed(runs) -> None:
+    first, second = ([c.to_dict() for c in r.candidates] for r in runs)
+    assert first == second
+
+
+def test_finalists_are_written_next_to_the_checkpoint(runs, out_dir: Path) -> None:
+    assert (out_dir / "finalists.json").read_text().count('"finalist_accuracy"') == 2
+    assert Policy.load(out_dir / "best_policy.json") == runs[0].best_policy
+
+
+def test_negative_finalists_are_refused_before_any_episode(tmp_path: Path) -> None:
+    with pytest.raises(ajpq.AjpqError, match="finalists >= 0"):
+        run(tmp_path, replace(CONFIG, finalists=-1))
+    assert not (tmp_path / "state.json").exists()
+
+
+def policy(bits: int) -> Policy:
+    return Policy({"conv": LayerPolicy((bits,) * 2, 8)})
+
+
+def test_distinct_best_skips_a_policy_played_again() -> None:
+    candidates = [Candidate(policy(b), a, 0, 0, 0.0) for b, a in ((4, 0.5), (4, 0.6), (2, 0.4))]
+    assert distinct_best(candidates, 2) == [1, 2]
+
+
+def test_the_best_finalist_is_chosen_over_a_better_reward() -> None:
+    candidates = [
+        Candidate(policy(8), 0.9, 0, 0, 0.0),
+        Candidate(policy(4), 0.5, 0, 0, 0.0, finalist_accuracy=0.7),
+        Candidate(policy(2), 0.6, 0, 0, 0.0, finalist_accuracy=0.7),
+    ]
+    assert chosen(candidates) is candidates[2]  # a tie goes to the better reward
+    assert chosen(candidates[:1]) is candidates[0]
