@@ -3,6 +3,7 @@ Skynet reference (``skynet_reference.py``), scored on all val images by the depl
 graph; plus the experiment that shows why QAT used to lose IoU (docs/quantization.md).
 
     python bench/train_skynet.py            # Skynet 0.5, 160x320, 1,000 val images
+    python bench/train_skynet.py --bits 4 --no-explain                  # the int4 row only
     python bench/train_skynet.py --width-mult 0.125 --input-size 32 64 --n-train 96 \
         --n-val 32 --epochs 1 --finetune-images 32 --finetune-epochs 1 \
         --explain-images 32                                             # smoke run
@@ -52,6 +53,9 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--explain-images", type=int, default=500, help="1 epoch each")
     parser.add_argument("--distill", type=float, default=1.0)
     parser.add_argument("--explain", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--bits", type=int, nargs="+", default=[8, 4], help="uniform QAT rows (weights = acts)"
+    )
     return parser.parse_args(argv)
 
 
@@ -145,12 +149,12 @@ def main(argv: list[str]) -> dict[str, Any]:
             "epochs": arguments.finetune_epochs,
             "lr": arguments.qat_lr,
         },
-        "int8": quantized(model, 8, data, arguments, arguments.qat_lr),
-        "int4": quantized(model, 4, data, arguments, arguments.qat_lr),
     }
+    for bits in arguments.bits:
+        found[f"int{bits}"] = quantized(model, bits, data, arguments, arguments.qat_lr)
     if arguments.explain:
         found["why_qat_lost_iou"] = explain(model, data, arguments)
-    points = {bits: 100 * (fp32 - found[bits]["mean_iou"]) for bits in ("int8", "int4")}
+    points = {f"int{b}": 100 * (fp32 - found[f"int{b}"]["mean_iou"]) for b in arguments.bits}
     found["missed"] = [
         f"{bits} QAT is {below:.2f} IoU points below fp32 (goal <= 1)"
         for bits, below in points.items()

@@ -153,6 +153,9 @@ def search_command(
         bool, typer.Option("--baselines", help="also the 5 baselines; table + pareto.png")
     ] = False,
     train_images: Annotated[int, typer.Option(help="QAT subset per episode")] = 2000,
+    finalists: Annotated[
+        int, typer.Option(help="the best N by reward get a longer fine-tune before one is chosen")
+    ] = 0,
     model: ModelOption = None,
     weights: WeightsOption = None,
     data: DataOption = None,
@@ -187,6 +190,7 @@ def search_command(
     config = SearchConfig(
         calibrate=board_in_loop,
         train_images=train_images,
+        finalists=finalists,
     )
     result = ajpq.search(
         net, train_set, val_set, backend=backend, board=board, budget=budget,

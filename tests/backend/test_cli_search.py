@@ -49,6 +49,18 @@ def test_search_with_baselines_and_the_board_in_the_loop(checkpoint: Path, tmp_p
     assert [c["episode"] for c in state["candidates"]] == [0, 1]
 
 
+def test_finalists_from_the_command_line(checkpoint: Path, tmp_path: Path) -> None:
+    args = ("search", str(checkpoint), "--weight-bytes", "1500", *SMALL, "--no-board-in-loop")
+    found = ajpq_cli(*args, "-o", str(tmp_path / "a"), "--episodes", "2", "--finalists", "2")
+    assert found.returncode == 0, found.stderr
+    assert "finalist 2/2" in found.stderr
+    finalists = json.loads((tmp_path / "a" / "finalists.json").read_text())
+    assert len(finalists) == 2 and all(f["finalist_accuracy"] is not None for f in finalists)
+    refused = ajpq_cli(*args, "-o", str(tmp_path / "b"), "--finalists", "-1")
+    assert refused.returncode == 2 and "finalists >= 0" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
 def test_an_impossible_budget_is_one_sentence(checkpoint: Path, tmp_path: Path) -> None:
     result = ajpq_cli(
         "search", str(checkpoint), "--weight-bytes", "10", "-o", str(tmp_path), *SMALL,

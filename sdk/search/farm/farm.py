@@ -36,6 +36,7 @@ class Farm:
         slots = connect(workers, board, farm)
         try:
             shared = {**setup, "cost": None, "hardware": None}  # the driver keeps both
+            shared.pop("finalist_train", None)  # and runs the finalists
             args = (ray.put(model), ray.put(shared), backend, image, fps)
             pool = WorkerPool.start(slots, args, THREADS, console)
         except BaseException:
