@@ -181,6 +181,7 @@ def search(
     and in ``out_dir/state.json``. ``resume=True`` continues the search checkpointed in
     ``out_dir`` (same settings) up to ``episodes`` in total.
     """
+    check_finalists(config)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model, train, val = pixel_inputs(model, train, val, input_normalization)
@@ -258,7 +259,6 @@ class Search:
 
     def runner(self, cost: CostModel, hardware: HardwareLoop | None) -> Episodes:
         check_feasible(self.space, self.budget, self.config, cost)
-        check_finalists(self.config)
         return Episodes(self.model, self.space, {**self.setup, "cost": cost, "hardware": hardware})
 
     def drive(

@@ -63,7 +63,17 @@ def finalists(
         )
     best = chosen(scored)
     winner = next(i for i in picked if scored[i] is best)
+    scored[winner] = measured(runner, best, models[winner])
     runner.out_dir.joinpath("finalists.json").write_text(
         json.dumps([scored[i].to_dict() for i in picked], indent=1)
     )
     return scored, models[winner]
+
+
+def measured(runner: Episodes, winner: Candidate, qmodel: QuantModel) -> Candidate:
+    """The winner with its latency on the board in the loop (which measured the reward's new
+    bests only); as it was without a board or when already measured."""
+    if winner.measured_latency is not None:
+        return winner
+    record = runner.measure(qmodel, winner.episode)
+    return winner if record is None else replace(winner, measured_latency=record.measured_latency)

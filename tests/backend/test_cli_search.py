@@ -50,13 +50,13 @@ def test_search_with_baselines_and_the_board_in_the_loop(checkpoint: Path, tmp_p
 
 
 def test_finalists_from_the_command_line(checkpoint: Path, tmp_path: Path) -> None:
-    args = ("search", str(checkpoint), "--weight-bytes", "1500", *SMALL, "--no-board-in-loop")
+    args = ("search", str(checkpoint), "--weight-bytes", "1500", *SMALL)
     found = ajpq_cli(*args, "-o", str(tmp_path / "a"), "--episodes", "2", "--finalists", "2")
     assert found.returncode == 0, found.stderr
-    assert "finalist 2/2" in found.stderr
+    assert "finalist 2/2" in found.stderr and "measured" in found.stdout
     finalists = json.loads((tmp_path / "a" / "finalists.json").read_text())
     assert len(finalists) == 2 and all(f["finalist_accuracy"] is not None for f in finalists)
-    refused = ajpq_cli(*args, "-o", str(tmp_path / "b"), "--finalists", "-1")
+    refused = ajpq_cli(*args, "-o", str(tmp_path / "b"), "--finalists", "-1")  # before the board
     assert refused.returncode == 2 and "finalists >= 0" in refused.stderr
     assert "Traceback" not in refused.stderr
 

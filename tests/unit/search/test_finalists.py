@@ -3,6 +3,7 @@ them after it is the search's result (and its model is the one that fine-tune ma
 
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ import ajpq
 from ajpq.quant.policy import LayerPolicy, Policy
 from ajpq.search import Budget, Candidate, SearchConfig, SearchResult, search
 from ajpq.search.candidates import chosen
-from ajpq.search.finalists import distinct_best
+from ajpq.search.finalists import distinct_best, measured
 
 SIZE = (32, 64)
 BUDGET = Budget(weight_bytes=1200)
@@ -98,3 +99,24 @@ def test_the_best_finalist_is_chosen_over_a_better_reward() -> None:
     ]
     assert chosen(candidates) is candidates[2]  # a tie goes to the better reward
     assert chosen(candidates[:1]) is candidates[0]
+
+
+class Board:
+    """A test double for the runner's board in the loop: records what it measured."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds, self.measured = seconds, []
+
+    def measure(self, qmodel: object, episode: int) -> SimpleNamespace | None:
+        self.measured.append(episode)
+        return None if self.seconds is None else SimpleNamespace(measured_latency=self.seconds)
+
+
+def test_a_winner_the_board_has_not_measured_is_measured() -> None:
+    unmeasured = Candidate(policy(4), 0.5, 0, 0, 0.0, None, 7, finalist_accuracy=0.6)
+    board = Board(0.25)
+    assert measured(board, unmeasured, None).measured_latency == 0.25  # type: ignore[arg-type]
+    again = replace(unmeasured, measured_latency=0.125)
+    assert measured(board, again, None) is again  # type: ignore[arg-type]
+    assert board.measured == [7]
+    assert measured(Board(None), unmeasured, None) is unmeasured  # type: ignore[arg-type]
