@@ -10,8 +10,11 @@ The fp32 reference comes from ``skynet_reference.py`` (trained until its val IoU
 cached in ``~/.cache/ajpq/bench``; its training time is reported apart). The budget is fp32
 bytes / 12. Both searches (same seed, same episodes, same proxy) score each policy by the
 reward proxy: a ``--qat-epochs`` QAT fine-tune on ``--train-images`` distilled from the fp32
-model, mean IoU on ``--val-images`` held-out scenes (another seed, not the final val set).
-Then every method's policy, and more search candidates up to ``--tau-policies``, get the same
+model, mean IoU on ``--val-images`` held-out scenes (another seed, not the final val set). Each
+search's ``--finalists`` best distinct proxies then get the final fine-tune's settings, scored
+on the same held-out scenes, and the best of them is the search's result (its time counts).
+Then every method's policy, the learned search's other finalists and more of its candidates
+up to ``--tau-policies`` get the same
 final fine-tune (``--final-images`` x ``--final-epochs``, distilled) and are scored on all
 ``--n-val`` val images (fake-quant floats, equal to the deployed integers up to rare ties);
 Kendall's tau between proxy and final IoU says whether the proxy ranks like the real thing.
