@@ -46,8 +46,7 @@ def finalists(
     runner: Episodes, candidates: list[Candidate], console: Console
 ) -> tuple[list[Candidate], QuantModel]:
     """The candidates with ``finalist_accuracy`` set on the finalists, and the winner's
-    fine-tuned model."""
-    check_finalists(runner.config)
+    fine-tuned model (``search`` checked the settings with ``check_finalists``)."""
     scored = list(candidates)
     models: dict[int, QuantModel] = {}
     picked = distinct_best(scored, runner.config.finalists)
