@@ -119,10 +119,10 @@ def no_fine_tune_score(model: torch.nn.Module, policy: ajpq.Policy, val: Dataset
 def tau_policies(found: list[Candidate], chosen: list[Candidate], count: int) -> list[Candidate]:
     """``chosen`` plus search candidates spread evenly over the proxy's range, ``count`` in
     all (distinct policies)."""
-    seen = {json.dumps(c.to_dict()["policy"], sort_keys=True) for c in chosen}
+    seen = {c.policy.to_json() for c in chosen}
     pool = []
     for candidate in sorted(found, key=lambda c: c.accuracy):
-        key = json.dumps(candidate.to_dict()["policy"], sort_keys=True)
+        key = candidate.policy.to_json()
         if key not in seen:
             seen.add(key)
             pool.append(candidate)
