@@ -10,7 +10,8 @@ graph; plus the experiment that shows why QAT used to lose IoU (docs/quantizatio
 
 Each QAT row gets the same fine-tune: ``--finetune-epochs`` over ``--finetune-images`` at
 ``--qat-lr`` (1e-3: a converged model's low-bit weights barely move at the library's 2e-5),
-distilled from the fp32 model.
+distilled from the fp32 model, with least-squared-error weight scales (``--weight-scale mse``:
+int4 loses less than with max-abs scales, docs/quantization.md).
 
 The cause, measured: ajpq QAT fine-tunes the BN-folded model, which has no batch statistics
 left to renormalise its activations. ``frozen_bn_fp32`` continues the *fp32* model for the
@@ -56,6 +57,10 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--bits", type=int, nargs="+", default=[8, 4], help="uniform QAT rows (weights = acts)"
     )
+    parser.add_argument(
+        "--weight-scale", choices=("max", "mse"), default="mse",
+        help="per-channel weight scales: largest |w| or least squared error (ajpq.quantize)",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -83,7 +88,8 @@ def quantized(
     lr: float, distill: bool = True, explaining: bool = False,
 ) -> dict[str, float]:  # fmt: skip
     """Uniform ``bits`` QAT; IoU of the deployed graph (golden integer executor) on all val."""
-    qmodel = ajpq.quantize(model, ajpq.Policy.uniform(model, bits, bits))
+    policy = ajpq.Policy.uniform(model, bits, bits)
+    qmodel = ajpq.quantize(model, policy, weight_scale=arguments.weight_scale)
     before = ajpq.evaluate(qmodel, data[1])
     fine_tune(qmodel, model if distill else None, data, arguments, lr, explaining)
     graph = ajpq.lower(qmodel.eval())
@@ -149,6 +155,7 @@ def main(argv: list[str]) -> dict[str, Any]:
             "epochs": arguments.finetune_epochs,
             "lr": arguments.qat_lr,
         },
+        "weight_scale": arguments.weight_scale,
     }
     for bits in arguments.bits:
         found[f"int{bits}"] = quantized(model, bits, data, arguments, arguments.qat_lr)

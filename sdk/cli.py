@@ -99,6 +99,9 @@ def quantize(
     target: Annotated[
         str, typer.Option(help="ajpq (mcu, finn) or tflite (for --backend tflite)")
     ] = "ajpq",
+    weight_scale: Annotated[
+        str, typer.Option(help="per-channel weight scales: max (largest |w|) or mse (<= 4 bits)")
+    ] = "max",
 ) -> None:
     """Quantize a checkpoint with a policy, optionally QAT fine-tune, lower, save a HwGraph."""
     import ajpq
@@ -112,7 +115,9 @@ def quantize(
         if policy
         else ajpq.Policy.uniform(net, bits, act_bits, shape)
     )
-    qmodel = ajpq.quantize(net, chosen, job.calibration, shape, job.normalization, target)
+    qmodel = ajpq.quantize(
+        net, chosen, job.calibration, shape, job.normalization, target, weight_scale
+    )
     if finetune_epochs:
         from ajpq.quant.fold_input import fold_input
 

@@ -1,7 +1,9 @@
 """Brevitas QAT building blocks: per-channel weight bit-widths, integer bias, masks.
 
 Tensors travel between ops as :class:`QTensor` (a float value that is an integer times a
-scale). Weights use Brevitas' per-channel quantizer with a per-channel bit-width injected;
+scale). Weights use Brevitas' per-channel quantizer with a per-channel bit-width injected
+and each channel's scale from its largest |w| or, ``weight_scale="mse"``, the scale with the
+least squared error (clips outliers; better at 4 bits and below: docs/quantization.md);
 activations are Brevitas QuantReLU / QuantIdentity. The bias is rounded to the accumulator
 scale (input scale x weight scale) with a straight-through estimator, so the integer path
 in the hardware graph adds exactly the same bias.
@@ -19,12 +21,25 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from brevitas.function import round_ste
-from brevitas.quant import Int8WeightPerChannelFloat
+from brevitas.quant import Int8WeightPerChannelFloat, Int8WeightPerChannelFloatMSE
 from torch import nn
 
 from ajpq.errors import UnsupportedOp
 from ajpq.graph.requant import integer_range, quantize_multipliers, rescale
 from ajpq.quant.activation_formats import INPUT_BITS, input_format
+
+WEIGHT_SCALES = {
+    "max": Int8WeightPerChannelFloat,  # each channel's largest |w| is its top level
+    "mse": Int8WeightPerChannelFloatMSE,  # the scale with the least squared weight error
+}
+
+
+def check_weight_scale(weight_scale: str) -> str:
+    if weight_scale not in WEIGHT_SCALES:
+        raise UnsupportedOp(
+            f"weight_scale {weight_scale!r} is not one of {tuple(WEIGHT_SCALES)}; pick one of them"
+        )
+    return weight_scale
 
 
 class QTensor(NamedTuple):
@@ -83,13 +98,14 @@ class QConv2d(nn.Module):
         mask: torch.Tensor,
         attrs: dict | None = None,
         linear: bool = False,
+        weight_scale: str = "max",
     ) -> None:
         super().__init__()
         self.linear = linear
         self.attrs = dict(attrs or {})
         out_ch = weight.shape[0]
         common = dict(
-            weight_quant=Int8WeightPerChannelFloat,
+            weight_quant=WEIGHT_SCALES[check_weight_scale(weight_scale)],
             weight_bit_width_impl=ChannelBits(bits, weight.dim()),
             bias=False,
         )

@@ -29,6 +29,7 @@ from ajpq.quant.qat import (
     QConv2d,
     QTensor,
     act_quant,
+    check_weight_scale,
     from_brevitas,
     input_integers,
     input_quant,
@@ -45,10 +46,16 @@ class QuantModel(nn.Module):
     """A QAT model: ops in order, each a Brevitas-quantized block; see ``forward_quant``."""
 
     def __init__(
-        self, ops: list[FloatOp], policy: Policy, source: nn.Module, target: str = "ajpq"
+        self,
+        ops: list[FloatOp],
+        policy: Policy,
+        source: nn.Module,
+        target: str = "ajpq",
+        weight_scale: str = "max",
     ) -> None:
         super().__init__()
         self.target = check_target(target)
+        self.weight_scale = check_weight_scale(weight_scale)
         self.ops = [
             FloatOp(o.name, o.kind, list(o.inputs), o.shape, dict(o.attrs), act=o.act) for o in ops
         ]
@@ -85,7 +92,13 @@ class QuantModel(nn.Module):
             mask = torch.from_numpy(self.masks[op.name])
             bits = list(self.policy.layers[op.name].weight_bits)
             self.blocks[key] = QConv2d(
-                op.weight, op.bias, bits, mask, op.attrs, linear=op.kind == "linear"
+                op.weight,
+                op.bias,
+                bits,
+                mask,
+                op.attrs,
+                linear=op.kind == "linear",
+                weight_scale=self.weight_scale,
             )
             if fmt.bits != ACCUMULATOR_BITS:  # the head keeps its int32 accumulator
                 self.acts[key] = act_quant(op.act, fmt.bits, signed=fmt.signed)
@@ -200,6 +213,7 @@ def quantize(
     input_size: tuple[int, int] | None = None,
     input_normalization: tuple[Sequence[float], Sequence[float]] | None = None,
     target: str = "ajpq",
+    weight_scale: str = "max",
 ) -> QuantModel:
     """Build the Brevitas QAT model realising ``policy`` (per-channel bits, 0 = pruned).
 
@@ -212,13 +226,16 @@ def quantize(
     runtimes: single rounding, an int32 head, per-channel concats) or ``"tflite"`` (what a
     .tflite file can say and TFLM computes: double rounding, an 8-bit head, per-tensor scales,
     TFLite's add; ``ajpq.compile(..., backend="tflite")`` needs it).
+    ``weight_scale``: how each output channel's weight scale is set: ``"max"`` (its largest
+    |w| maps to the top level) or ``"mse"`` (the scale with the least squared rounding and
+    clipping error; better at 4 bits and below, see docs/quantization.md).
     """
     if input_normalization is not None:
         mean, std = input_normalization
         model = fold_input(model, mean, std, input_size)
     ops = capture(model, input_size)
     policy.validated(_specs(ops))
-    qmodel = QuantModel(ops, policy, model, target)
+    qmodel = QuantModel(ops, policy, model, target, weight_scale)
     if calibration is None:
         generator = torch.Generator().manual_seed(0)
         shape = example_input(model, input_size).shape[1:]

@@ -329,6 +329,19 @@ def test_quantize_from_a_plain_state_dict_needs_no_data_or_task(
     )
     assert code == 0, stderr
     assert list(HwGraph.load(tmp_path / "q.hwg").summary()["input_shape"]) == [1, 8, 12]
+    sized = (*base, "--input-size", "8x12", "--bits", "4", "--weight-scale")
+    code, _, stderr = run_main(monkeypatch, capsys, *sized, "minmax", "-o", str(tmp_path / "x"))
+    assert code == 2 and "weight_scale 'minmax' is not one of ('max', 'mse')" in stderr
+    assert len(stderr.strip().splitlines()) == 1 and not (tmp_path / "x").exists()
+    weights = {}
+    for way in ("max", "mse"):
+        code, _, stderr = run_main(monkeypatch, capsys, *sized, way, "-o", str(tmp_path / way))
+        assert code == 0, stderr
+        graph = HwGraph.load(tmp_path / way)
+        weights[way] = [n.arrays["weight"] for n in graph.nodes if "weight" in n.arrays]
+    assert len(weights["max"]) == len(weights["mse"]) > 0
+    pairs = zip(weights["max"], weights["mse"], strict=True)
+    assert any(not np.array_equal(by_max, by_mse) for by_max, by_mse in pairs)
 
 
 def test_train_resizes_the_data_to_the_input_size(

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ajpq.errors import InvalidGraph
+from ajpq.errors import InvalidGraph, UnsupportedOp
 from ajpq.graph import golden
 from ajpq.graph.lower import lower
 from ajpq.models import tiny_cnn
@@ -146,3 +146,36 @@ def test_a_collapsed_activation_scale_is_refused_not_wrapped() -> None:
     qmodel = quantize(model, policy, input_size=(49, 10))
     with pytest.raises(InvalidGraph, match="node 'fc' has a bias of .* outside int32"):
         lower(qmodel)
+
+
+def weight_errors(qmodel: torch.nn.Module) -> dict[str, float]:
+    """Each layer's squared weight quantization error (its unmasked channels)."""
+    errors = {}
+    for name, block in qmodel.blocks.items():
+        weight = block.layer.weight.detach()
+        quantized = block.layer.quant_weight().value.detach()
+        keep = block.mask.view((-1,) + (1,) * (weight.dim() - 1)) > 0
+        errors[name] = float((((quantized - weight) * keep) ** 2).sum())
+    return errors
+
+
+@pytest.mark.parametrize("policy_name", ["uniform4", "mixed1"])
+def test_mse_weight_scales_are_bit_exact_and_closer(
+    small_skynet: torch.nn.Module, policy_name: str
+) -> None:
+    """``weight_scale="mse"`` picks other scales than max-abs, with no larger squared weight
+    error in any layer and less in total, and its graph is still golden == Brevitas."""
+    policy = make_policy(small_skynet, policy_name)
+    by_max = weight_errors(quantize(small_skynet, policy))
+    qmodel = quantize(small_skynet, policy, weight_scale="mse")
+    by_mse = weight_errors(qmodel)
+    assert all(by_mse[name] <= by_max[name] * (1 + 1e-6) for name in by_max)
+    assert sum(by_mse.values()) < 0.9 * sum(by_max.values())
+    images = random_images(100, seed=5)
+    golden = lower(qmodel).run(images.numpy().astype(np.uint8))
+    assert int((golden != brevitas_integers(qmodel, images)).sum()) == 0
+
+
+def test_unknown_weight_scale_is_one_sentence(small_skynet: torch.nn.Module) -> None:
+    with pytest.raises(UnsupportedOp, match="weight_scale 'minmax' is not one of"):
+        quantize(small_skynet, make_policy(small_skynet, "uniform8"), weight_scale="minmax")
