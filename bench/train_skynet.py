@@ -25,7 +25,7 @@ import argparse
 import copy
 import json
 import sys
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -64,20 +64,32 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+class Budget(NamedTuple):
+    """One fine-tune's size: the first ``images`` train scenes, ``epochs`` times, at ``lr``."""
+
+    images: int
+    epochs: int
+    lr: float
+
+
+def qat_budget(arguments: argparse.Namespace) -> Budget:
+    """The same fine-tune for every QAT row."""
+    return Budget(arguments.finetune_images, arguments.finetune_epochs, arguments.qat_lr)
+
+
+def explain_budget(arguments: argparse.Namespace) -> Budget:
+    """The explanation's shorter fine-tune, at the old QAT rate."""
+    return Budget(arguments.explain_images, 1, OLD_QAT_LR)
+
+
 def fine_tune(
-    model: nn.Module, teacher: nn.Module | None, data: tuple[Dataset, Dataset],
-    arguments: argparse.Namespace, lr: float, explaining: bool = False,
+    model: nn.Module, teacher: nn.Module | None, data: tuple[Dataset, Dataset], budget: Budget,
+    arguments: argparse.Namespace,
 ) -> None:  # fmt: skip
-    """The same fine-tune for every QAT row (``--finetune-images`` x ``--finetune-epochs``),
-    and a shorter one for the explanation's rows (``--explain-images`` x 1)."""
     train, val = data
-    count, epochs = (
-        (arguments.explain_images, 1) if explaining
-        else (arguments.finetune_images, arguments.finetune_epochs)
-    )  # fmt: skip
-    images = train.subset(np.arange(min(len(train), count)))
+    images = train.subset(np.arange(min(len(train), budget.images)))
     ajpq.train(
-        model, images, val.subset(np.arange(0)), epochs=epochs, lr=lr,
+        model, images, val.subset(np.arange(0)), epochs=budget.epochs, lr=budget.lr,
         seed=arguments.seed, progress=False, teacher=teacher,
         distill=arguments.distill if teacher is not None else 0.0,
     )  # fmt: skip
@@ -85,19 +97,19 @@ def fine_tune(
 
 def quantized(
     model: nn.Module, bits: int, data: tuple[Dataset, Dataset], arguments: argparse.Namespace,
-    lr: float, distill: bool = True, explaining: bool = False,
+    budget: Budget, distill: bool = True,
 ) -> dict[str, float]:  # fmt: skip
     """Uniform ``bits`` QAT; IoU of the deployed graph (golden integer executor) on all val."""
     policy = ajpq.Policy.uniform(model, bits, bits)
     qmodel = ajpq.quantize(model, policy, weight_scale=arguments.weight_scale)
     before = ajpq.evaluate(qmodel, data[1])
-    fine_tune(qmodel, model if distill else None, data, arguments, lr, explaining)
+    fine_tune(qmodel, model if distill else None, data, budget, arguments)
     graph = ajpq.lower(qmodel.eval())
     val = data[1]
     return {
         "mean_iou": round(graph_iou(graph, val.images, val.boxes, model.anchors), 4),
         "before_fine_tune": round(before, 4),
-        "lr": lr,
+        "lr": budget.lr,
         "distilled": distill,
     }
 
@@ -130,11 +142,11 @@ def explain(
     rows: dict[str, Any] = {}
     for name, copied in (("fp32_continued", copy.deepcopy(model)), ("frozen_bn_fp32", None)):
         copied = copied if copied is not None else freeze_batchnorm(model)
-        fine_tune(copied, None, data, arguments, OLD_QAT_LR, explaining=True)
+        fine_tune(copied, None, data, explain_budget(arguments), arguments)
         rows[name] = {"mean_iou": round(ajpq.evaluate(copied.eval(), data[1]), 4)}
         rows[name]["lr"] = OLD_QAT_LR
     rows["int8_old_lr"] = quantized(
-        model, 8, data, arguments, OLD_QAT_LR, distill=False, explaining=True
+        model, 8, data, arguments, explain_budget(arguments), distill=False
     )
     return rows
 
@@ -158,7 +170,7 @@ def main(argv: list[str]) -> dict[str, Any]:
         "weight_scale": arguments.weight_scale,
     }
     for bits in arguments.bits:
-        found[f"int{bits}"] = quantized(model, bits, data, arguments, arguments.qat_lr)
+        found[f"int{bits}"] = quantized(model, bits, data, arguments, qat_budget(arguments))
     if arguments.explain:
         found["why_qat_lost_iou"] = explain(model, data, arguments)
     points = {f"int{b}": 100 * (fp32 - found[f"int{b}"]["mean_iou"]) for b in arguments.bits}
