@@ -100,7 +100,7 @@ def quantize(
         str, typer.Option(help="ajpq (mcu, finn) or tflite (for --backend tflite)")
     ] = "ajpq",
     weight_scale: Annotated[
-        str, typer.Option(help="per-channel weight scales: max (largest |w|) or mse (<= 4 bits)")
+        str, typer.Option(help="weight scales: max (largest |w|) or mse (better at 4 bits)")
     ] = "max",
 ) -> None:
     """Quantize a checkpoint with a policy, optionally QAT fine-tune, lower, save a HwGraph."""

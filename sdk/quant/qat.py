@@ -3,7 +3,7 @@
 Tensors travel between ops as :class:`QTensor` (a float value that is an integer times a
 scale). Weights use Brevitas' per-channel quantizer with a per-channel bit-width injected
 and each channel's scale from its largest |w| or, ``weight_scale="mse"``, the scale with the
-least squared error (clips outliers; better at 4 bits and below: docs/quantization.md);
+least squared error (clips outliers; better at uniform 4 bits: docs/quantization.md);
 activations are Brevitas QuantReLU / QuantIdentity. The bias is rounded to the accumulator
 scale (input scale x weight scale) with a straight-through estimator, so the integer path
 in the hardware graph adds exactly the same bias.

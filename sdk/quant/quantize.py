@@ -228,7 +228,7 @@ def quantize(
     TFLite's add; ``ajpq.compile(..., backend="tflite")`` needs it).
     ``weight_scale``: how each output channel's weight scale is set: ``"max"`` (its largest
     |w| maps to the top level) or ``"mse"`` (the scale with the least squared rounding and
-    clipping error; better at 4 bits and below, see docs/quantization.md).
+    clipping error; better at uniform 4 bits, see docs/quantization.md).
     """
     if input_normalization is not None:
         mean, std = input_normalization
