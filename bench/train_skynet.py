@@ -49,7 +49,7 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
     parser.add_argument("--finetune-images", type=int, default=3000)
-    parser.add_argument("--finetune-epochs", type=int, default=3)
+    parser.add_argument("--finetune-epochs", type=int, default=6)
     parser.add_argument("--qat-lr", type=float, default=CONVERGED_QAT_LR)
     parser.add_argument("--explain-images", type=int, default=500, help="1 epoch each")
     parser.add_argument("--distill", type=float, default=1.0)
