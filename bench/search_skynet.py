@@ -11,8 +11,9 @@ cached in ``~/.cache/ajpq/bench``; its training time is reported apart). The bud
 bytes / 12. Both searches (same seed, same episodes, same proxy) score each policy by the
 reward proxy: a ``--qat-epochs`` QAT fine-tune on ``--train-images`` distilled from the fp32
 model, mean IoU on ``--val-images`` held-out scenes (another seed, not the final val set). Each
-search's ``--finalists`` best distinct proxies then get the final fine-tune's settings, scored
-on the same held-out scenes, and the best of them is the search's result (its time counts).
+search's ``--finalists`` best distinct proxies then get a longer fine-tune (the final one's
+settings unless ``--finalist-images``/``--finalist-epochs`` say otherwise), scored on the same
+held-out scenes, and the best of them is the search's result (its time counts).
 Then every method's policy, the learned search's other finalists and more of its candidates
 up to ``--tau-policies`` get the same
 final fine-tune (``--final-images`` x ``--final-epochs``, distilled) and are scored on all
@@ -67,10 +68,17 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--final-epochs", type=int, default=1)
     parser.add_argument("--final-lr", type=float, default=CONVERGED_QAT_LR, help="final fine-tune")
     parser.add_argument("--finalists", type=int, default=3, help="0: choose by the proxy")
+    parser.add_argument("--finalist-images", type=int, help="default: --final-images")
+    parser.add_argument("--finalist-epochs", type=int, help="default: --final-epochs")
     parser.add_argument("--tau-policies", type=int, default=10)
     parser.add_argument("--board", default="qemu-mps2-an386-4m")
     parser.add_argument("--out", type=Path, default=Path("build/bench-search"))
-    return parser.parse_args(argv)
+    arguments = parser.parse_args(argv)
+    if arguments.finalist_images is None:
+        arguments.finalist_images = arguments.final_images
+    if arguments.finalist_epochs is None:
+        arguments.finalist_epochs = arguments.final_epochs
+    return arguments
 
 
 def proxy_config(arguments: argparse.Namespace, controller: str) -> SearchConfig:
@@ -83,8 +91,8 @@ def proxy_config(arguments: argparse.Namespace, controller: str) -> SearchConfig
         distill=arguments.distill,
         channel_controller=controller,
         finalists=arguments.finalists,
-        finalist_images=arguments.final_images,
-        finalist_epochs=arguments.final_epochs,
+        finalist_images=arguments.finalist_images,
+        finalist_epochs=arguments.finalist_epochs,
         finalist_lr=arguments.final_lr,
     )
 
@@ -255,6 +263,11 @@ def main(argv: list[str]) -> dict[str, Any]:
             "train_images": arguments.train_images,
             "qat_lr": arguments.qat_lr,
             "val_images": arguments.val_images,
+        },
+        "finalists_fine_tune": {
+            "finalists": arguments.finalists,
+            "images": arguments.finalist_images,
+            "epochs": arguments.finalist_epochs,
         },
         "final_fine_tune": {
             "images": arguments.final_images,
