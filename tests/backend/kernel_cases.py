@@ -83,6 +83,40 @@ def dwconv_case(rng: np.random.Generator) -> Case:
     return _conv_case(rng, depthwise=True)
 
 
+def _wide_conv_case(rng: np.random.Generator, depthwise: bool) -> Case:
+    """Windows whose sums pass int32: int16 activations at -32768 against weights of -120 ..
+    -128, over > 511 products (a 1x1 or 3x3 conv on 520+ or 60+ channels; a 23x23 or 25x25
+    depthwise kernel), requantized so the exact int64 sum decides every output."""
+    k = int(rng.choice([23, 25])) if depthwise else int(rng.choice([1, 3]))
+    cin = (
+        int(rng.integers(1, 4))
+        if depthwise
+        else int(rng.integers(*((520, 700) if k == 1 else (60, 80))))
+    )
+    cout = cin if depthwise else int(rng.integers(1, 4))
+    pad, size = k // 2, k + int(rng.integers(0, 3))
+    x = np.full((1, cin, size, size), -32768, dtype=np.int64)
+    weight = rng.integers(-128, -119, size=(cout, 1 if depthwise else cin, k, k)).astype(np.int8)
+    arrays = {"weight": weight, "bias": rng.integers(-(2**20), 2**20, size=cout).astype(np.int32)}
+    arrays.update(_requant_arrays(rng, cout, 32768.0 * 128.0 * k * k * (1 if depthwise else cin)))
+    attrs = {"requant": True, "act_min": -32768, "act_max": 32767, "stride": (1, 1),
+             "padding": (pad, pad), "groups": cout if depthwise else 1}  # fmt: skip
+    return Node("conv", "conv", ["x"], (cout, size, size), 16, True, attrs, arrays), [x]
+
+
+def wide_linear_case(rng: np.random.Generator) -> Case:
+    """A dot product past int32 (600..1200 products of -32768 x -120..-128), requantized."""
+    features, out = int(rng.integers(600, 1200)), int(rng.integers(1, 4))
+    arrays = {
+        "weight": rng.integers(-128, -119, size=(out, features)).astype(np.int8),
+        "bias": rng.integers(-(2**20), 2**20, size=out).astype(np.int32),
+        **_requant_arrays(rng, out, 32768.0 * 128.0 * features),
+    }
+    attrs = {"requant": True, "act_min": -32768, "act_max": 32767}
+    node = Node("fc", "linear", ["x"], (out,), 16, True, attrs, arrays)
+    return node, [np.full((1, features), -32768, dtype=np.int64)]
+
+
 def maxpool_case(rng: np.random.Generator) -> Case:
     k, stride = int(rng.choice([1, 2, 3, 5])), int(rng.integers(1, 3))
     pad = int(rng.integers(0, k // 2 + 1))
@@ -222,6 +256,10 @@ CASES: dict[str, tuple[Callable[[np.random.Generator], Case], Runner]] = {
     "add_double": (add_double_case, kernel_abi.run_add),
     "concat_double": (_double(concat_case), kernel_abi.run_concat),
     "linear_double": (_double(linear_case), kernel_abi.run_linear),
+    # sums past int32, which the references' int32 partial sums must keep exact
+    "conv_wide": (lambda rng: _wide_conv_case(rng, depthwise=False), kernel_abi.run_conv),
+    "dwconv_wide": (lambda rng: _wide_conv_case(rng, depthwise=True), kernel_abi.run_conv),
+    "linear_wide": (wide_linear_case, kernel_abi.run_linear),
 }
 
 
