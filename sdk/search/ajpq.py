@@ -106,6 +106,12 @@ def pixel_inputs(
     return model, train_samples, val_samples
 
 
+def episode_settings(config: SearchConfig) -> dict[str, Any]:
+    """The settings the episodes depend on: all but the finalists', which run after the last
+    episode, so a finished search can be resumed to score other finalists."""
+    return {k: v for k, v in asdict(config).items() if not k.startswith("finalist")}
+
+
 def fingerprint(**settings: Any) -> str:
     text = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -191,8 +197,9 @@ def search(
         check_feasible(space, budget, config, None)
     setup = episode_setup(budget, config, None, train, val, seed, out, task)  # type: ignore[arg-type]
     key = {
-        "budget": asdict(budget), "config": asdict(config), "backend": backend, "board": board,
-        "seed": seed, "task": type(task).__name__, "normalization": input_normalization,
+        "budget": asdict(budget), "config": episode_settings(config), "backend": backend,
+        "board": board, "seed": seed, "task": type(task).__name__,
+        "normalization": input_normalization,
     }  # fmt: skip
     job = Search(model, space, setup, backend, board, val.image(0), progress)
     if workers is None:

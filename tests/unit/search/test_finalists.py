@@ -42,11 +42,13 @@ def trained() -> tuple[torch.nn.Module, Any, Any]:
     return model.eval(), train, val
 
 
-def run(trained: tuple, out_dir: Path, config: SearchConfig = CONFIG) -> SearchResult:
+def run(
+    trained: tuple, out_dir: Path, config: SearchConfig = CONFIG, resume: bool = False
+) -> SearchResult:
     model, train, val = trained
     return search(
         model, train, val, budget=BUDGET, episodes=EPISODES, out_dir=out_dir, seed=0,
-        config=config, progress=False, task=TASK,
+        config=config, progress=False, task=TASK, resume=resume,
     )  # fmt: skip
 
 
@@ -94,6 +96,19 @@ def test_the_finalists_are_deterministic_for_a_seed(runs) -> None:
 def test_finalists_are_written_next_to_the_checkpoint(runs, out_dir: Path) -> None:
     assert (out_dir / "finalists.json").read_text().count('"finalist_accuracy"') == 2
     assert Policy.load(out_dir / "best_policy.json") == runs[0].best_policy
+
+
+def test_a_finished_search_resumes_to_score_other_finalists(runs, trained, tmp_path: Path) -> None:
+    """The finalists run after the last episode, so their settings are not part of the
+    checkpoint's fingerprint: resuming a search made without them plays no episode again and
+    returns what a search with them from the start returns."""
+    without = run(trained, tmp_path, replace(CONFIG, finalists=0))
+    assert all(c.finalist_accuracy is None for c in without.candidates)
+    resumed = run(trained, tmp_path, CONFIG, resume=True)
+    assert [c.to_dict() for c in resumed.candidates] == [c.to_dict() for c in runs[0].candidates]
+    assert [c.accuracy for c in resumed.candidates] == [c.accuracy for c in without.candidates]
+    with pytest.raises(ajpq.AjpqError, match="other settings"):
+        run(trained, tmp_path, replace(CONFIG, qat_lr=CONFIG.qat_lr * 2), resume=True)
 
 
 def test_negative_finalists_are_refused_before_any_episode(trained, tmp_path: Path) -> None:
