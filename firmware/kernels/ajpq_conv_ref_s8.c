@@ -45,11 +45,14 @@ static int64_t conv_window(const ajpq_conv_params_t *p, const int16_t *input, in
 {
     int32_t kernel_taps = p->kernel_h * p->kernel_w;
     const int8_t *w = p->weight + (size_t)oc * (size_t)p->in_channels * (size_t)kernel_taps;
+    if (win->taps == 0) {
+        return 0;
+    }
     if (win->taps == 1) {
         return one_tap(p, input, w + win->tap, win->at);
     }
     int64_t acc = 0;
-    if (win->taps == 0 || win->taps > AJPQ_I32_PRODUCTS) {
+    if (win->taps > AJPQ_I32_PRODUCTS) {
         for (int32_t ic = 0; ic < p->in_channels; ++ic, w += kernel_taps) {
             acc += ajpq_window_dot(win, in_plane(p, input, ic), p->in_width, w, p->kernel_w);
         }
