@@ -2,6 +2,7 @@
 the Pareto plot, --resume, and an impossible budget as one sentence with exit status 2."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,10 +12,11 @@ import pytest
 from tests.backend.tools import need, need_finn, need_ray
 
 
-def ajpq_cli(*args: str) -> subprocess.CompletedProcess:
+def ajpq_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "ajpq.cli", *args], capture_output=True, text=True, timeout=600
-    )
+        [sys.executable, "-m", "ajpq.cli", *args], capture_output=True, text=True, timeout=600,
+        env=None if env is None else {**os.environ, **env},
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +96,8 @@ def test_search_on_two_local_workers(
     need_ray(request)
     out = tmp_path / "farm"
     args = ("search", str(checkpoint), "--weight-bytes", "1500", "-o", str(out), *SMALL)
-    done = ajpq_cli(*args, "--episodes", "2", "--workers", "2")
+    elsewhere = {"RAY_ADDRESS": "127.0.0.1:1"}  # --workers starts its own cluster regardless
+    done = ajpq_cli(*args, "--episodes", "2", "--workers", "2", env=elsewhere)
     assert done.returncode == 0, done.stderr
     assert "2 candidates; best mean IoU" in done.stdout
     state = json.loads((out / "state.json").read_text())

@@ -1,6 +1,7 @@
 """Joining the Ray cluster and finding its boards.
 
-``workers=N`` starts a Ray instance on this machine with N emulated boards; an address
+``workers=N`` starts a new Ray instance on this machine with N emulated boards, whatever
+``RAY_ADDRESS`` says or a ``ray start`` on this machine left behind; an address
 (``"host:6379"``, ``"ray://host:10001"`` or ``"auto"``) joins a running cluster whose nodes
 were started with their boards as custom resources (see ``farm_file`` and docs/farm.md):
 
@@ -38,8 +39,9 @@ def connect(workers: int | str, board: str, farm: FarmFile | None = None) -> lis
         options: dict[str, Any] = {
             "include_dashboard": False, "logging_level": "ERROR", "log_to_driver": False,
         }  # fmt: skip
-        if isinstance(workers, int):  # a local cluster: CPUs for the workers, QEMU boards
-            options |= {"num_cpus": workers, "resources": {f"board:{board}": workers}}
+        if isinstance(workers, int):  # a new local cluster: CPUs for the workers, QEMU boards
+            resources = {f"board:{board}": workers}  # "local": not RAY_ADDRESS, not `ray start`'s
+            options |= {"address": "local", "num_cpus": workers, "resources": resources}
         else:
             check_reachable(workers)
             options["address"] = workers
