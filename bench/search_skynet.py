@@ -1,25 +1,31 @@
-"""AJPQ (learned channel controller and fixed ladder) vs the five baselines at one budget, each
-scored after the same final fine-tune; prints JSON.
+"""AJPQ (learned channel controller and fixed ladder) vs the five baselines, each scored after
+the same final fine-tune; prints JSON.
 
     python bench/search_skynet.py                   # Skynet 0.5, 160x320 (the DAC-SDC size)
     python bench/search_skynet.py --width-mult 0.125 --input-size 32 64 --n-train 96 \
         --n-val 32 --epochs 1 --episodes 2 --train-images 32 --val-images 16 \
-        --final-images 32 --tau-policies 3                            # smoke run
+        --final-images 32 --final-epochs 1 --finalist-images 16 --tau-policies 3   # smoke run
 
 The fp32 reference comes from ``skynet_reference.py`` (trained until its val IoU plateaus,
-cached in ``~/.cache/ajpq/bench``; its training time is reported apart). The budget is fp32
-bytes / 12. Both searches (same seed, same episodes, same proxy) score each policy by the
-reward proxy: a ``--qat-epochs`` QAT fine-tune on ``--train-images`` distilled from the fp32
-model, mean IoU on ``--val-images`` held-out scenes (another seed, not the final val set). Each
-search's ``--finalists`` best distinct proxies then get a longer fine-tune (the final one's
-settings unless ``--finalist-images``/``--finalist-epochs`` say otherwise), scored on the same
-held-out scenes, and the best of them is the search's result (its time counts).
+cached in ``~/.cache/ajpq/bench``; its training time is reported apart). The baselines' budget
+is fp32 bytes / 12 (``--compression``); both AJPQ searches get fp32 / 14
+(``--ajpq-compression``), since the goal is an AJPQ model smaller than every baseline that
+keeps the accuracy. Both searches (same seed, same episodes, same proxy) score each policy by
+the reward proxy: a ``--qat-epochs`` QAT fine-tune on ``--train-images`` distilled from the
+fp32 model, mean IoU on ``--val-images`` held-out scenes (another seed, not the final val set).
+Each search's ``--finalists`` best distinct proxies then get a longer fine-tune
+(``--finalist-images`` x ``--finalist-epochs``), scored on the same held-out scenes, and the
+best of them is the search's result (its time counts).
 Then every method's policy, the learned search's other finalists and more of its candidates
-up to ``--tau-policies`` get the same
-final fine-tune (``--final-images`` x ``--final-epochs``, distilled) and are scored on all
-``--n-val`` val images (fake-quant floats, equal to the deployed integers up to rare ties);
-Kendall's tau between proxy and final IoU says whether the proxy ranks like the real thing.
-Each method's graph is run once on the emulated board (QEMU -icount instructions).
+up to ``--tau-policies`` get the same final fine-tune (``--final-images`` x
+``--final-epochs``, distilled) and are scored on all ``--n-val`` val images (fake-quant
+floats, equal to the deployed integers up to rare ties); Kendall's tau between proxy and final
+IoU says whether the proxy ranks like the real thing. Each method's graph is run once on the
+emulated board (QEMU -icount instructions).
+
+At the defaults this is ~11 final fine-tunes of ~40 minutes each on 2 cores. Each search, the
+baselines and each final fine-tune are kept in ``~/.cache/ajpq/bench/runs`` (``resume.py``) as
+they finish, so the same command run again after a stop starts where it stopped.
 
 Goals: AJPQ >= 12x smaller than fp32 at <= 1 point IoU below it, smaller than every baseline
 within 1 point, search <= 20 minutes, tau >= 0.6. A missed goal is printed in ``missed``.
@@ -29,11 +35,13 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import resume
 import torch
 from scipy.stats import kendalltau
 from skynet_reference import (
@@ -48,9 +56,11 @@ from skynet_reference import (
 import ajpq
 from ajpq.data import Dataset, aerial
 from ajpq.search import Budget, Candidate, SearchConfig, baselines, pareto_plot, search
+from ajpq.search.candidates import chosen
 from ajpq.search.hardware import HardwareLoop
 
 GOAL_COMPRESSION, GOAL_POINTS, GOAL_SEARCH_SECONDS, GOAL_TAU = 12.0, 1.0, 1200.0, 0.6
+AJPQ_COMPRESSION = 14.0  # AJPQ must come out smaller than the baselines at fp32/12
 CONTROLLERS = {"ajpq": "learned", "ajpq-ladder": "ladder"}
 
 
@@ -58,27 +68,23 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
     parser.add_argument("--episodes", type=int, default=32, help="per search")
-    parser.add_argument("--compression", type=float, default=GOAL_COMPRESSION)
+    parser.add_argument("--compression", type=float, default=GOAL_COMPRESSION, help="baselines")
+    parser.add_argument("--ajpq-compression", type=float, default=AJPQ_COMPRESSION)
     parser.add_argument("--train-images", type=int, default=256, help="proxy QAT images")
     parser.add_argument("--val-images", type=int, default=200, help="proxy reward images")
     parser.add_argument("--qat-epochs", type=int, default=0, help="proxy; 0: no fine-tune")
     parser.add_argument("--qat-lr", type=float, default=SearchConfig.qat_lr, help="proxy")
     parser.add_argument("--distill", type=float, default=1.0, help="0: no distillation")
-    parser.add_argument("--final-images", type=int, default=500, help="final fine-tune images")
-    parser.add_argument("--final-epochs", type=int, default=1)
+    parser.add_argument("--final-images", type=int, default=3000, help="final fine-tune images")
+    parser.add_argument("--final-epochs", type=int, default=6)
     parser.add_argument("--final-lr", type=float, default=CONVERGED_QAT_LR, help="final fine-tune")
     parser.add_argument("--finalists", type=int, default=3, help="0: choose by the proxy")
-    parser.add_argument("--finalist-images", type=int, help="default: --final-images")
-    parser.add_argument("--finalist-epochs", type=int, help="default: --final-epochs")
+    parser.add_argument("--finalist-images", type=int, default=500)
+    parser.add_argument("--finalist-epochs", type=int, default=1)
     parser.add_argument("--tau-policies", type=int, default=10)
     parser.add_argument("--board", default="qemu-mps2-an386-4m")
     parser.add_argument("--out", type=Path, default=Path("build/bench-search"))
-    arguments = parser.parse_args(argv)
-    if arguments.finalist_images is None:
-        arguments.finalist_images = arguments.final_images
-    if arguments.finalist_epochs is None:
-        arguments.finalist_epochs = arguments.final_epochs
-    return arguments
+    return parser.parse_args(argv)
 
 
 def proxy_config(arguments: argparse.Namespace, controller: str) -> SearchConfig:
@@ -192,56 +198,100 @@ def goals(fp32_iou: float, rows: dict[str, dict], seconds: float, tau: float) ->
     return {"goals": checks, "missed": [goal for goal, met in checks.items() if not met]}
 
 
+def one_search(
+    model: torch.nn.Module, data: tuple[Dataset, Dataset], arguments: argparse.Namespace,
+    budget: Budget, config: SearchConfig,
+) -> list[Candidate]:  # fmt: skip
+    out_dir = arguments.out / f"search-{config.channel_controller}"
+    return search(
+        model, *data, budget=budget, episodes=arguments.episodes, out_dir=out_dir,
+        seed=arguments.seed, config=config,
+    ).candidates  # fmt: skip
+
+
+def run_searches(
+    model: torch.nn.Module, data: tuple[Dataset, Dataset], arguments: argparse.Namespace,
+    budgets: dict[str, Budget], reference: str,
+) -> tuple[dict[str, Candidate], list[Candidate], list[Candidate], dict[str, float]]:  # fmt: skip
+    """Both AJPQ searches and the baselines (each read back when a stopped run finished it):
+    each method's candidate, the learned search's candidates, the baselines, the seconds."""
+    found: dict[str, Candidate] = {}
+    searched: list[Candidate] = []
+    seconds: dict[str, float] = {}
+    for name, controller in CONTROLLERS.items():
+        config = proxy_config(arguments, controller)
+        settings = dict(config=asdict(config), budget=budgets["ajpq"], episodes=arguments.episodes)
+        entry = resume.entry(arguments.cache, "search", ".json", reference=reference, **settings)
+        run = partial(one_search, model, data, arguments, budgets["ajpq"], config)
+        candidates, seconds[name] = resume.candidates(entry, run)
+        found[name] = replace(chosen(candidates), name=name)
+        searched += candidates if controller == "learned" else []
+    config = proxy_config(arguments, "learned")
+    settings = dict(config=asdict(config), budget=budgets["baselines"], board=arguments.board)
+    entry = resume.entry(arguments.cache, "baselines", ".json", reference=reference, **settings)
+    others, _ = resume.candidates(entry, lambda: baselines(
+        model, *data, budgets["baselines"], board=arguments.board, config=config,
+        out_dir=arguments.out / "baselines", seed=arguments.seed,
+    ))  # fmt: skip
+    found.update({c.name: c for c in others})
+    return found, searched, others, seconds
+
+
+def final_scores(
+    model: torch.nn.Module, policy: ajpq.Policy, data: tuple[Dataset, Dataset],
+    arguments: argparse.Namespace, distill: float, reference: str,
+) -> tuple[float, Any, float]:  # fmt: skip
+    """``final_score``, read back when a stopped run finished this one; and its seconds."""
+    settings = dict(
+        policy=policy.to_json(), images=arguments.final_images, epochs=arguments.final_epochs,
+        lr=arguments.final_lr, distill=distill, seed=arguments.seed,
+    )  # fmt: skip
+    entry = resume.entry(arguments.cache, "final", ".pt", reference=reference, **settings)
+    return resume.fine_tuned(
+        entry, model, policy, lambda: final_score(model, policy, data, arguments, distill)
+    )
+
+
 def main(argv: list[str]) -> dict[str, Any]:
     arguments = parse_arguments(argv)
     began = time.monotonic()
     recipe = recipe_of(arguments)
-    cache = arguments.cache.expanduser()
-    data = reference_data(recipe, cache)
-    model, trained = reference_model(recipe, data, cache)
+    arguments.cache = arguments.cache.expanduser()
+    data = reference_data(recipe, arguments.cache)
+    model, trained = reference_model(recipe, data, arguments.cache)
+    reference = resume.file_hash(arguments.cache / f"skynet-fp32-{recipe.key()}.pt")
     held_out = aerial(0, arguments.val_images, recipe.input_size, recipe.seed + 1)[1]
     proxy_data = (data[0], held_out)  # the reward never sees the final val images
     fp32_bytes = (
         4 * ajpq.lower(ajpq.quantize(model, ajpq.Policy.uniform(model))).summary()["params"]
     )
-    budget = Budget(weight_bytes=int(fp32_bytes / arguments.compression))
-    found: dict[str, Candidate] = {}
-    searched: list[Candidate] = []
-    seconds: dict[str, float] = {}
-    for name, controller in CONTROLLERS.items():
-        started = time.monotonic()
-        result = search(
-            model, *proxy_data, budget=budget, episodes=arguments.episodes,
-            out_dir=arguments.out / f"search-{controller}", seed=arguments.seed,
-            config=proxy_config(arguments, controller),
-        )  # fmt: skip
-        seconds[name] = time.monotonic() - started
-        found[name] = replace(result.best, name=name)
-        searched += result.candidates if controller == "learned" else []
+    budgets = {
+        "ajpq": Budget(weight_bytes=int(fp32_bytes / arguments.ajpq_compression)),
+        "baselines": Budget(weight_bytes=int(fp32_bytes / arguments.compression)),
+    }
+    found, searched, others, seconds = run_searches(
+        model, proxy_data, arguments, budgets, reference
+    )
     finalists = [
         c for c in searched
         if c.finalist_accuracy is not None and c.policy != found["ajpq"].policy
     ]  # fmt: skip
-    others = baselines(
-        model, *proxy_data, budget, board=arguments.board,
-        config=proxy_config(arguments, "learned"), out_dir=arguments.out / "baselines",
-        seed=arguments.seed,
-    )  # fmt: skip
-    found.update({c.name: c for c in others})
     loop = HardwareLoop("mcu", arguments.board, arguments.out / "measure", data[1].images[0])
-    rows, proxy, final, untuned = {}, [], [], []
-    started = time.monotonic()
+    rows, proxy, final, untuned, spent = {}, [], [], [], []
     scored = tau_policies(searched, [*found.values(), *finalists], arguments.tau_policies)
-    for candidate in scored:
+    for index, candidate in enumerate(scored):
+        print(f"final fine-tune {index + 1}/{len(scored)}", file=sys.stderr, flush=True)
         untuned.append(no_fine_tune_score(model, candidate.policy, held_out))
-        iou, qmodel = final_score(model, candidate.policy, data, arguments, arguments.distill)
+        iou, qmodel, took = final_scores(
+            model, candidate.policy, data, arguments, arguments.distill, reference
+        )
         proxy.append(candidate.accuracy)
         final.append(iou)
+        spent.append(took)
         if candidate.name:
             rows[candidate.name] = method_row(candidate, iou, qmodel, fp32_bytes, loop)
-    undistilled = final_score(model, found["ajpq"].policy, data, arguments, 0.0)[0]
+    undistilled = final_scores(model, found["ajpq"].policy, data, arguments, 0.0, reference)[0]
     tau = float(kendalltau(proxy, final).statistic)
-    final_seconds = (time.monotonic() - started) / len(final)  # fine-tune, score, board
     pareto_plot(searched, others, arguments.out / "pareto.png")
     fp32_iou = float(trained["mean_iou"])
     episode_seconds = seconds["ajpq"] / max(1, arguments.episodes)
@@ -256,7 +306,7 @@ def main(argv: list[str]) -> dict[str, Any]:
             "plateaued": plateau(trained["val_curve"]),
             "train_seconds": trained["train_seconds"],
         },
-        "budget_weight_bytes": budget.weight_bytes,
+        "budget_weight_bytes": {name: b.weight_bytes for name, b in budgets.items()},
         "episodes": arguments.episodes,
         "proxy": {
             "qat_epochs": arguments.qat_epochs,
@@ -292,7 +342,7 @@ def main(argv: list[str]) -> dict[str, Any]:
                 "proxy_mean_iou": [round(u, 4) for u in untuned],
             },
         },
-        "final_seconds_per_policy": round(final_seconds, 1),
+        "final_seconds_per_policy": round(float(np.mean(spent)), 1),
         "search_seconds": {name: round(s, 1) for name, s in seconds.items()},
         **goals(fp32_iou, rows, seconds["ajpq"], tau),
         "wall_seconds": round(time.monotonic() - began, 1),
