@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ajpq.backends.mcu import budget
+from ajpq.backends.mcu import budget, huffman
 from ajpq.backends.mcu.host import FIRMWARE
 from ajpq.backends.mcu.plan import KERNELS, OPTIMIZED, plan
 from ajpq.boards import BoardSpec, get
@@ -171,15 +171,15 @@ def estimate(
 
 
 def _model_bytes(hw: HwGraph) -> int:
-    """Weights at their fixed bit-widths (Huffman only shrinks them) + 32-bit biases and
-    requantization parameters per output channel."""
+    """At least the model's flash data: the weight streams and code tables bounded from the
+    bit-widths (``huffman.stored_bytes_bound``; the search's shadow graphs have no weights)
+    plus 12 bytes per output channel for biases, requantization and the integrity lists."""
     total = 0
     for node in hw.nodes:
         if node.op in ("conv", "linear"):
-            weight = node.arrays["weight"]
-            per_channel = int(np.prod(weight.shape[1:]))
-            bits = node.arrays["weight_bits"].astype(np.int64)
-            total += int(np.ceil((bits * per_channel).sum() / 8)) + 12 * len(bits)
+            per_channel = int(np.prod(node.arrays["weight"].shape[1:]))
+            bits = node.arrays["weight_bits"]
+            total += huffman.stored_bytes_bound(per_channel, bits) + 12 * len(bits)
     return total
 
 

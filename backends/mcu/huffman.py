@@ -321,6 +321,30 @@ def channel_groups(
     return split if _coded_bytes(values, split) < _coded_bytes(values, whole) else whole
 
 
+def table_bytes_bound(bits: int) -> int:
+    """The most ``table_bytes`` can be for any code of ``bits``-bit weights: at most 2^bits
+    symbols, so lengths of at most min(MAX_CODE_LENGTH, 2^bits - 1)."""
+    symbols = 1 << bits
+    longest = max(1, min(MAX_CODE_LENGTH, symbols - 1))
+    return 24 + 2 * (1 << min(LOOKUP_BITS, longest)) + symbols + 3 * 2 * (longest + 1)
+
+
+def stored_bytes_bound(per_channel: int, weight_bits: np.ndarray, group_codes: bool = True) -> int:
+    """An upper bound on a layer's streams and tables as ``compile`` stores them, from its
+    shape and bit-widths alone (no weights): a Huffman code is never longer than the fixed
+    width, and ``channel_groups`` keeps the cheaper of one code and one per bit-width."""
+    bits = np.asarray(weight_bits, dtype=np.int64)
+
+    def coded(count: int, width: int) -> int:
+        return -(-count * per_channel * width // 8) + PAD_BYTES + table_bytes_bound(width)
+
+    whole = coded(bits.size, int(bits.max()))
+    widths = np.unique(bits)
+    if not group_codes or widths.size < 2:
+        return whole
+    return min(whole, sum(coded(int((bits == b).sum()), int(b)) for b in widths))
+
+
 def stored_weight_bytes(hw: "HwGraph", group_codes: bool = True) -> int:
     """Flash bytes of ``hw``'s Huffman weight streams and code tables exactly as ``compile``
     emits them (channels sorted by bit-width, one code per chosen group, PAD_BYTES per

@@ -191,3 +191,52 @@ def test_stored_weight_bytes_of_a_uniform_graph_is_one_code_per_layer() -> None:
     stored = huffman.stored_weight_bytes(graph)
     assert stored == huffman.stored_weight_bytes(graph, group_codes=False)
     assert stored == unpadded + huffman.PAD_BYTES * len(layers)
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4, 7, 8])
+def test_table_bytes_bound_is_reached_by_the_deepest_full_code(bits: int) -> None:
+    """Every b-bit symbol present; Fibonacci counts over up to 18 of them on top of a block of
+    equal counts make the deepest code (lengths 2^b - 1, capped at 16)."""
+    symbols = 1 << bits
+    fibonacci = [1, 1]
+    while len(fibonacci) < min(symbols, 18):
+        fibonacci.append(fibonacci[-1] + fibonacci[-2])
+    ones = symbols - len(fibonacci)
+    counts = [1] * ones + [max(1, ones) * f for f in fibonacci]
+    values = np.arange(-(symbols // 2), symbols // 2)
+    code = huffman.build_code(np.repeat(values, counts).astype(np.int8))
+    assert code.max_length == min(huffman.MAX_CODE_LENGTH, symbols - 1)
+    assert huffman.table_bytes(code) == huffman.table_bytes_bound(bits)
+
+
+def width_groups(bits: np.ndarray) -> np.ndarray:
+    """``bit_groups`` rows [bits, first, count] of channels sorted by width."""
+    widths, counts = np.unique(bits, return_counts=True)
+    firsts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    return np.stack([widths, firsts, counts], axis=1)
+
+
+def stored_bytes(weight: np.ndarray, groups: np.ndarray, group_codes: bool) -> int:
+    """Streams and tables of ``weight`` as compile codes them (huffman.stored_weight_bytes)."""
+    total = 0
+    for first, count in huffman.channel_groups(weight, groups, group_codes):
+        values = weight[first : first + count].ravel()
+        code = huffman.build_code(values)
+        total += huffman.stream_bytes(values, code) + huffman.table_bytes(code)
+    return total
+
+
+@pytest.mark.parametrize("group_codes", [True, False])
+def test_stored_bytes_bound_holds_for_gaussian_and_uniform_weights(group_codes: bool) -> None:
+    rng = np.random.default_rng(8)
+    per_channel = 72
+    for _ in range(20):
+        bits = np.sort(rng.integers(2, 9, size=int(rng.integers(1, 24))))
+        if rng.random() < 0.5:
+            weight = gaussian_layer(rng, bits.size * per_channel, bits, per_channel)
+        else:  # every value equally likely: Huffman saves nothing on the fixed width
+            high = (1 << (bits - 1)).reshape(-1, 1)
+            weight = rng.integers(-high, high, size=(bits.size, per_channel))
+        weight = weight.reshape(bits.size, per_channel).astype(np.int64)
+        stored = stored_bytes(weight, width_groups(bits), group_codes)
+        assert stored <= huffman.stored_bytes_bound(per_channel, bits, group_codes)
