@@ -51,6 +51,7 @@ from skynet_reference import (
     recipe_of,
     reference_data,
     reference_model,
+    reference_path,
 )
 
 import ajpq
@@ -259,7 +260,7 @@ def main(argv: list[str]) -> dict[str, Any]:
     arguments.cache = arguments.cache.expanduser()
     data = reference_data(recipe, arguments.cache)
     model, trained = reference_model(recipe, data, arguments.cache)
-    reference = resume.file_hash(arguments.cache / f"skynet-fp32-{recipe.key()}.pt")
+    reference = resume.file_hash(reference_path(recipe, arguments.cache))
     held_out = aerial(0, arguments.val_images, recipe.input_size, recipe.seed + 1)[1]
     proxy_data = (data[0], held_out)  # the reward never sees the final val images
     fp32_bytes = (

@@ -83,11 +83,16 @@ def reference_data(recipe: Recipe, cache: Path) -> tuple[Dataset, Dataset]:
     return train, val
 
 
+def reference_path(recipe: Recipe, cache: Path) -> Path:
+    """Where ``reference_model`` keeps the trained model of ``recipe``."""
+    return cache / f"skynet-fp32-{recipe.key()}.pt"
+
+
 def reference_model(
     recipe: Recipe, data: tuple[Dataset, Dataset], cache: Path
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The trained fp32 model and its record (val mean IoU, curve, seconds), cached."""
-    path = cache / f"skynet-fp32-{recipe.key()}.pt"
+    path = reference_path(recipe, cache)
     if path.exists():
         model, extra = load_model(path)
         return model.eval(), extra

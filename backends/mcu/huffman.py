@@ -352,13 +352,21 @@ def stored_weight_bytes(hw: "HwGraph", group_codes: bool = True) -> int:
     from ajpq.graph.sort_channels_by_bits import sort_channels_by_bits
 
     graph = sort_channels_by_bits(hw) if group_codes else hw
+    return sum(
+        layer_stored_bytes(node.arrays["weight"], node.arrays.get("bit_groups"), group_codes)
+        for node in graph.nodes
+        if node.op in ("conv", "linear")
+    )
+
+
+def layer_stored_bytes(
+    weight: np.ndarray, bit_groups: np.ndarray | None, group_codes: bool = True
+) -> int:
+    """Flash bytes of one layer's streams and code tables (``channel_groups``' codes)."""
+    weight = np.asarray(weight).astype(np.int64)
     total = 0
-    for node in graph.nodes:
-        if node.op not in ("conv", "linear"):
-            continue
-        weight = node.arrays["weight"].astype(np.int64)
-        for first, count in channel_groups(weight, node.arrays.get("bit_groups"), group_codes):
-            values = weight[first : first + count].ravel()
-            code = build_code(values)
-            total += stream_bytes(values, code) + table_bytes(code)
+    for first, count in channel_groups(weight, bit_groups, group_codes):
+        values = weight[first : first + count].ravel()
+        code = build_code(values)
+        total += stream_bytes(values, code) + table_bytes(code)
     return total

@@ -216,16 +216,6 @@ def width_groups(bits: np.ndarray) -> np.ndarray:
     return np.stack([widths, firsts, counts], axis=1)
 
 
-def stored_bytes(weight: np.ndarray, groups: np.ndarray, group_codes: bool) -> int:
-    """Streams and tables of ``weight`` as compile codes them (huffman.stored_weight_bytes)."""
-    total = 0
-    for first, count in huffman.channel_groups(weight, groups, group_codes):
-        values = weight[first : first + count].ravel()
-        code = huffman.build_code(values)
-        total += huffman.stream_bytes(values, code) + huffman.table_bytes(code)
-    return total
-
-
 @pytest.mark.parametrize("group_codes", [True, False])
 def test_stored_bytes_bound_holds_for_gaussian_and_uniform_weights(group_codes: bool) -> None:
     rng = np.random.default_rng(8)
@@ -238,5 +228,5 @@ def test_stored_bytes_bound_holds_for_gaussian_and_uniform_weights(group_codes: 
             high = (1 << (bits - 1)).reshape(-1, 1)
             weight = rng.integers(-high, high, size=(bits.size, per_channel))
         weight = weight.reshape(bits.size, per_channel).astype(np.int64)
-        stored = stored_bytes(weight, width_groups(bits), group_codes)
+        stored = huffman.layer_stored_bytes(weight, width_groups(bits), group_codes)
         assert stored <= huffman.stored_bytes_bound(per_channel, bits, group_codes)
