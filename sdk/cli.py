@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ajpq.cli_farm import farm_app
-from ajpq.cli_model import UserArgs, parse_size
+from ajpq.cli_model import UserArgs, calibration_batch, parse_size
 from ajpq.cli_user import (
     BEST_GRAPH,
     DataOption,
@@ -102,21 +102,28 @@ def quantize(
     weight_scale: Annotated[
         str, typer.Option(help="weight scales: max (largest |w|) or mse (better at 4 bits)")
     ] = "max",
+    bias_correction: Annotated[
+        bool, typer.Option(help="correct each layer's bias on 32 training images (pruned models)")
+    ] = False,
 ) -> None:
     """Quantize a checkpoint with a policy, optionally QAT fine-tune, lower, save a HwGraph."""
     import ajpq
 
     user = UserArgs(model, weights, data, task, input_size, normalize, val_fraction)
-    aerial = {"n_train": n_train, "n_val": n_val} if finetune_epochs else None
-    job = model_and_data(user, checkpoint, seed, aerial, need_data=finetune_epochs > 0)
+    needs_data = finetune_epochs > 0 or bias_correction
+    aerial = {"n_train": n_train, "n_val": n_val} if needs_data else None
+    job = model_and_data(user, checkpoint, seed, aerial, need_data=needs_data)
     net, shape = job.model, job.input_size
     chosen = (
         ajpq.Policy.load(policy, net, shape)
         if policy
         else ajpq.Policy.uniform(net, bits, act_bits, shape)
     )
+    calibration = job.calibration
+    if calibration is None and bias_correction:
+        calibration = calibration_batch(job.train)  # Skynet's aerial scenes
     qmodel = ajpq.quantize(
-        net, chosen, job.calibration, shape, job.normalization, target, weight_scale
+        net, chosen, calibration, shape, job.normalization, target, weight_scale, bias_correction
     )
     if finetune_epochs:
         from ajpq.quant.fold_input import fold_input

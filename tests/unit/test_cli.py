@@ -368,3 +368,46 @@ def test_resized_keeps_whole_pixels() -> None:
     scaled = resized(ArraySamples(images, np.array([3, 4])), (12, 10))
     assert scaled.images.shape == (2, 1, 12, 10) and scaled.images.dtype == np.uint8
     assert np.all(scaled.images == 77) and scaled.targets.tolist() == [3, 4]
+
+
+def test_quantize_with_bias_correction_equals_the_api_on_the_same_scenes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from ajpq.cli_model import calibration_batch
+    from ajpq.data import aerial
+    from ajpq.data.samples import as_samples
+    from ajpq.graph.hwgraph import HwGraph
+    from ajpq.models.checkpoint import save_model
+
+    torch.manual_seed(0)
+    net = skynet(0.125, (32, 64)).eval()
+    save_model(net, tmp_path / "m.pt")
+    policy = Policy.from_sparsity(net, 0.6, bits=4)
+    policy.save(tmp_path / "p.json")
+    base = ("quantize", str(tmp_path / "m.pt"), "--policy", str(tmp_path / "p.json"))
+    biases = []
+    for flags in ((), ("--bias-correction", "--n-train", "32", "--n-val", "8")):
+        out = tmp_path / f"q{len(flags)}.hwg"
+        code, _, stderr = run_main(monkeypatch, capsys, *base, *flags, "-o", str(out))
+        assert code == 0, stderr
+        biases.append([n.arrays["bias"] for n in HwGraph.load(out).nodes if "bias" in n.arrays])
+    scenes = calibration_batch(as_samples(aerial(32, 8, (32, 64), seed=0)[0]))
+    api = lower(quantize(net, policy, scenes, bias_correction=True))
+    expected = [n.arrays["bias"] for n in api.nodes if "bias" in n.arrays]
+    assert len(expected) == len(biases[1]) == 13
+    assert all(np.array_equal(a, b) for a, b in zip(expected, biases[1], strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(expected, biases[0], strict=True))
+
+
+def test_bias_correction_of_a_user_model_needs_data(
+    user_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from ajpq.models.checkpoint import read_checkpoint
+
+    torch.save(read_checkpoint(user_checkpoint)["state_dict"], tmp_path / "w.pt")
+    code, _, stderr = run_main(
+        monkeypatch, capsys, "quantize", "--model", FACTORY, "--weights", str(tmp_path / "w.pt"),
+        "--input-size", "8x12", "--bias-correction", "-o", str(tmp_path / "q.hwg"),
+    )  # fmt: skip
+    assert code == 2 and len(stderr.strip().splitlines()) == 1
+    assert "--data" in stderr and not (tmp_path / "q.hwg").exists()
