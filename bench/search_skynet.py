@@ -27,7 +27,10 @@ At the defaults this is ~11 final fine-tunes of ~40 minutes each on 2 cores. Eac
 baselines and each final fine-tune are kept in ``~/.cache/ajpq/bench/runs`` (``resume.py``) as
 they finish, so the same command run again after a stop starts where it stopped. The final
 fine-tunes run AJPQ first, then the other methods from the smallest, then the other policies;
-each one's IoU is printed on stderr as it lands.
+each one's IoU is printed on stderr as it lands. Each final fine-tune starts with the output
+layer's bias corrected (``--bias-correction output``, see ``ajpq.quantize``): uncorrected, a
+heavily pruned policy can lose the object in it (docs/quantization.md). The learned search's
+result is also fine-tuned without distillation, and without the correction, to compare.
 
 Goals: AJPQ >= 12x smaller than fp32 at <= 1 point IoU below it, smaller than every baseline
 within 1 point, search <= 20 minutes, tau >= 0.6. A missed goal is printed in ``missed``.
@@ -58,6 +61,7 @@ from skynet_reference import (
 
 import ajpq
 from ajpq.data import Dataset, aerial
+from ajpq.quant.bias_correction import MODES
 from ajpq.search import Budget, Candidate, SearchConfig, baselines, pareto_plot, search
 from ajpq.search.candidates import chosen
 from ajpq.search.hardware import HardwareLoop
@@ -81,6 +85,10 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--final-images", type=int, default=3000, help="final fine-tune images")
     parser.add_argument("--final-epochs", type=int, default=6)
     parser.add_argument("--final-lr", type=float, default=CONVERGED_QAT_LR, help="final fine-tune")
+    parser.add_argument(
+        "--bias-correction", choices=MODES, default="output",
+        help="final fine-tune: correct these layers' biases first (ajpq.quantize)",
+    )  # fmt: skip
     parser.add_argument("--finalists", type=int, default=3, help="0: choose by the proxy")
     parser.add_argument("--finalist-images", type=int, default=500)
     parser.add_argument("--finalist-epochs", type=int, default=1)
@@ -108,12 +116,14 @@ def proxy_config(arguments: argparse.Namespace, controller: str) -> SearchConfig
 
 def final_score(
     model: torch.nn.Module, policy: ajpq.Policy, data: tuple[Dataset, Dataset],
-    arguments: argparse.Namespace, distill: float,
+    arguments: argparse.Namespace, distill: float, corrected: str,
 ) -> tuple[float, Any]:  # fmt: skip
     """The final fine-tune every method gets, then its IoU on all val, read from the
-    fake-quant floats (~3x faster than the exact integers they equal up to rare ties)."""
+    fake-quant floats (~3x faster than the exact integers they equal up to rare ties);
+    ``corrected``: the bias correction on the first 32 training scenes before it."""
     train, val = data
-    qmodel = ajpq.quantize(model, policy)
+    calibration = torch.from_numpy(train.images[:32]).float() if corrected != "off" else None
+    qmodel = ajpq.quantize(model, policy, calibration, bias_correction=corrected)
     images = train.subset(np.arange(min(len(train), arguments.final_images)))
     ajpq.train(
         qmodel, images, val.subset(np.arange(0)),
@@ -251,16 +261,21 @@ def run_searches(
 
 def final_scores(
     model: torch.nn.Module, policy: ajpq.Policy, data: tuple[Dataset, Dataset],
-    arguments: argparse.Namespace, distill: float, reference: str,
+    arguments: argparse.Namespace, distill: float, reference: str, corrected: str,
 ) -> tuple[float, Any, float]:  # fmt: skip
     """``final_score``, read back when a stopped run finished this one; and its seconds."""
     settings = dict(
         policy=policy.to_json(), images=arguments.final_images, epochs=arguments.final_epochs,
         lr=arguments.final_lr, distill=distill, seed=arguments.seed,
     )  # fmt: skip
+    if corrected != "off":  # entries made before bias correction existed are the "off" ones
+        settings["bias_correction"] = corrected
     entry = resume.entry(arguments.cache, "final", ".pt", reference=reference, **settings)
     return resume.fine_tuned(
-        entry, model, policy, lambda: final_score(model, policy, data, arguments, distill)
+        entry,
+        model,
+        policy,
+        lambda: final_score(model, policy, data, arguments, distill, corrected),
     )
 
 
@@ -294,8 +309,9 @@ def main(argv: list[str]) -> dict[str, Any]:
     for index, candidate in enumerate(scored):
         untuned.append(no_fine_tune_score(model, candidate.policy, held_out))
         iou, qmodel, took = final_scores(
-            model, candidate.policy, data, arguments, arguments.distill, reference
-        )
+            model, candidate.policy, data, arguments, arguments.distill, reference,
+            arguments.bias_correction,
+        )  # fmt: skip
         proxy.append(candidate.accuracy)
         final.append(iou)
         spent.append(took)
@@ -307,7 +323,11 @@ def main(argv: list[str]) -> dict[str, Any]:
         )  # fmt: skip
         if candidate.name:
             rows[candidate.name] = method_row(candidate, iou, qmodel, fp32_bytes, loop)
-    undistilled = final_scores(model, found["ajpq"].policy, data, arguments, 0.0, reference)[0]
+    best = found["ajpq"].policy
+    corrected = arguments.bias_correction
+    undistilled = final_scores(model, best, data, arguments, 0.0, reference, corrected)[0]
+    other = "off" if corrected != "off" else "output"
+    compared = final_scores(model, best, data, arguments, arguments.distill, reference, other)[0]
     tau = float(kendalltau(proxy, final).statistic)
     pareto_plot(searched, others, arguments.out / "pareto.png")
     fp32_iou = float(trained["mean_iou"])
@@ -341,12 +361,17 @@ def main(argv: list[str]) -> dict[str, Any]:
             "epochs": arguments.final_epochs,
             "lr": arguments.final_lr,
             "distill": arguments.distill,
+            "bias_correction": arguments.bias_correction,
         },
         "rows": rows,
         "finalists": finalist_rows(scored, final),
         "distillation": {
             "ajpq_final_mean_iou_with": rows["ajpq"]["mean_iou"],
             "ajpq_final_mean_iou_without": round(undistilled, 4),
+        },
+        "bias_correction": {
+            f"ajpq_final_mean_iou_{corrected}": rows["ajpq"]["mean_iou"],
+            f"ajpq_final_mean_iou_{other}": round(compared, 4),
         },
         "reward_proxy": {
             "kendall_tau": round(tau, 3),

@@ -103,14 +103,14 @@ def quantize(
         str, typer.Option(help="weight scales: max (largest |w|) or mse (better at 4 bits)")
     ] = "max",
     bias_correction: Annotated[
-        bool, typer.Option(help="correct each layer's bias on 32 training images (pruned models)")
-    ] = False,
+        str, typer.Option(help="off, output or all: match biases on 32 training images")
+    ] = "off",
 ) -> None:
     """Quantize a checkpoint with a policy, optionally QAT fine-tune, lower, save a HwGraph."""
     import ajpq
 
     user = UserArgs(model, weights, data, task, input_size, normalize, val_fraction)
-    needs_data = finetune_epochs > 0 or bias_correction
+    needs_data = finetune_epochs > 0 or bias_correction != "off"
     aerial = {"n_train": n_train, "n_val": n_val} if needs_data else None
     job = model_and_data(user, checkpoint, seed, aerial, need_data=needs_data)
     net, shape = job.model, job.input_size
@@ -120,7 +120,7 @@ def quantize(
         else ajpq.Policy.uniform(net, bits, act_bits, shape)
     )
     calibration = job.calibration
-    if calibration is None and bias_correction:
+    if calibration is None and bias_correction != "off":
         calibration = calibration_batch(job.train)  # Skynet's aerial scenes
     qmodel = ajpq.quantize(
         net, chosen, calibration, shape, job.normalization, target, weight_scale, bias_correction

@@ -21,7 +21,12 @@ from ajpq.quant.activation_formats import (
     input_zero_point,
     requantizing_concats,
 )
-from ajpq.quant.bias_correction import correct_biases, reference_means
+from ajpq.quant.bias_correction import (
+    check_mode,
+    correct_biases,
+    corrected_layers,
+    reference_means,
+)
 from ajpq.quant.capture import FloatOp, capture, example_input
 from ajpq.quant.exact_requant import add_integers, avgpool_integers, concat_integers
 from ajpq.quant.fold_input import fold_input
@@ -216,15 +221,16 @@ def quantize(
     input_normalization: tuple[Sequence[float], Sequence[float]] | None = None,
     target: str = "ajpq",
     weight_scale: str = "max",
-    bias_correction: bool = False,
+    bias_correction: str = "off",
 ) -> QuantModel:
     """Build the Brevitas QAT model realising ``policy`` (per-channel bits, 0 = pruned).
 
     ``calibration``: a batch of raw-pixel images used to initialise learned activation
     scales (ReLU without an upper bound); a seeded random batch is used when omitted.
-    ``bias_correction``: shift each layer's bias so its mean output per channel on
-    ``calibration`` equals the unpruned 8-bit model's (``ajpq.quant.bias_correction``; keeps a
-    heavily pruned model's fine-tune from losing what it had learnt); needs ``calibration``.
+    ``bias_correction``: ``"output"`` shifts the output layer's bias so its mean output per
+    channel on ``calibration`` equals the unpruned 8-bit model's; ``"all"`` corrects every
+    layer so, in order (``ajpq.quant.bias_correction``: keeps a heavily pruned model's
+    fine-tune from losing what it had learnt); needs ``calibration``. Default ``"off"``.
     ``input_normalization``: ``(mean, std)`` per channel when ``model`` was trained on
     ``(pixels / 255 - mean) / std``; it is folded into the first convs (``fold_input``) so
     the QAT model, like every other, takes raw pixels.
@@ -239,10 +245,10 @@ def quantize(
     if input_normalization is not None:
         mean, std = input_normalization
         model = fold_input(model, mean, std, input_size)
-    if bias_correction and calibration is None:
+    if check_mode(bias_correction) != "off" and calibration is None:
         raise InvalidData(
             "bias_correction needs calibration images (a batch of real training images, "
-            "e.g. 32); pass calibration=... or bias_correction=False."
+            'e.g. 32); pass calibration=... or bias_correction="off".'
         )
     ops = capture(model, input_size)
     policy.validated(_specs(ops))
@@ -255,10 +261,12 @@ def quantize(
     with torch.no_grad():  # learned activation scales take their initial value from stats
         qmodel(calibration)
     qmodel.eval()
-    if bias_correction:
+    layers = corrected_layers(qmodel, bias_correction)
+    if layers:
         reference = quantize(
             model, Policy.uniform(model, 8, 8, input_size), calibration, input_size,
             target=target, weight_scale=weight_scale,
         )  # fmt: skip
-        correct_biases(qmodel, reference_means(reference, calibration), calibration)
+        means = reference_means(reference, calibration)
+        correct_biases(qmodel, {name: means[name] for name in layers}, calibration)
     return qmodel

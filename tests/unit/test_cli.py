@@ -386,13 +386,13 @@ def test_quantize_with_bias_correction_equals_the_api_on_the_same_scenes(
     policy.save(tmp_path / "p.json")
     base = ("quantize", str(tmp_path / "m.pt"), "--policy", str(tmp_path / "p.json"))
     biases = []
-    for flags in ((), ("--bias-correction", "--n-train", "32", "--n-val", "8")):
+    for flags in ((), ("--bias-correction", "all", "--n-train", "32", "--n-val", "8")):
         out = tmp_path / f"q{len(flags)}.hwg"
         code, _, stderr = run_main(monkeypatch, capsys, *base, *flags, "-o", str(out))
         assert code == 0, stderr
         biases.append([n.arrays["bias"] for n in HwGraph.load(out).nodes if "bias" in n.arrays])
     scenes = calibration_batch(as_samples(aerial(32, 8, (32, 64), seed=0)[0]))
-    api = lower(quantize(net, policy, scenes, bias_correction=True))
+    api = lower(quantize(net, policy, scenes, bias_correction="all"))
     expected = [n.arrays["bias"] for n in api.nodes if "bias" in n.arrays]
     assert len(expected) == len(biases[1]) == 13
     assert all(np.array_equal(a, b) for a, b in zip(expected, biases[1], strict=True))
@@ -407,7 +407,7 @@ def test_bias_correction_of_a_user_model_needs_data(
     torch.save(read_checkpoint(user_checkpoint)["state_dict"], tmp_path / "w.pt")
     code, _, stderr = run_main(
         monkeypatch, capsys, "quantize", "--model", FACTORY, "--weights", str(tmp_path / "w.pt"),
-        "--input-size", "8x12", "--bias-correction", "-o", str(tmp_path / "q.hwg"),
+        "--input-size", "8x12", "--bias-correction", "output", "-o", str(tmp_path / "q.hwg"),
     )  # fmt: skip
     assert code == 2 and len(stderr.strip().splitlines()) == 1
     assert "--data" in stderr and not (tmp_path / "q.hwg").exists()

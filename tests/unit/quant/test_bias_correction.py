@@ -62,7 +62,7 @@ def test_kept_channels_mean_matches_the_unpruned_8_bit_model(seed: int) -> None:
     model, images = model_and_images(seed)
     means = uniform8_means(model, images)
     plain = quantize(model, pruned(model, seed), images, SIZE)
-    corrected = quantize(model, pruned(model, seed), images, SIZE, bias_correction=True)
+    corrected = quantize(model, pruned(model, seed), images, SIZE, bias_correction="all")
     assert max(mean_errors(plain, means, images).values()) > 10
     assert max(mean_errors(corrected, means, images).values()) <= 1.0 + 1e-3
 
@@ -71,7 +71,7 @@ def test_uniform_8_bit_model_needs_no_correction() -> None:
     model, images = model_and_images()
     plain = quantize(model, Policy.uniform(model, 8, 8, SIZE), images, SIZE)
     corrected = quantize(
-        model, Policy.uniform(model, 8, 8, SIZE), images, SIZE, bias_correction=True
+        model, Policy.uniform(model, 8, 8, SIZE), images, SIZE, bias_correction="all"
     )
     for (name, a), (_, b) in zip(blocks(plain).items(), blocks(corrected).items(), strict=True):
         assert torch.equal(a.bias, b.bias), name
@@ -80,7 +80,7 @@ def test_uniform_8_bit_model_needs_no_correction() -> None:
 def test_pruned_channels_stay_pruned_and_the_graph_stays_bit_exact() -> None:
     model, images = model_and_images(3)
     policy = pruned(model, 3)
-    qmodel = quantize(model, policy, images, SIZE, bias_correction=True)
+    qmodel = quantize(model, policy, images, SIZE, bias_correction="all")
     plain = quantize(model, policy, images, SIZE)
     for (name, a), (_, b) in zip(blocks(qmodel).items(), blocks(plain).items(), strict=True):
         dropped = a.mask == 0
@@ -96,10 +96,32 @@ def test_pruned_channels_stay_pruned_and_the_graph_stays_bit_exact() -> None:
 def test_bias_correction_without_images_is_refused() -> None:
     model, _ = model_and_images()
     with pytest.raises(InvalidData, match="bias_correction needs calibration images"):
-        quantize(model, Policy.uniform(model, 4, 8, SIZE), input_size=SIZE, bias_correction=True)
+        quantize(model, Policy.uniform(model, 4, 8, SIZE), input_size=SIZE, bias_correction="all")
 
 
 def test_channel_means_reads_channels_of_conv_and_linear_outputs() -> None:
     conv = torch.arange(24.0).view(2, 3, 2, 2)
     assert channel_means(conv).tolist() == [7.5, 11.5, 15.5]
     assert channel_means(torch.tensor([[1.0, 2.0], [3.0, 6.0]])).tolist() == [2.0, 4.0]
+
+
+def test_output_mode_corrects_the_last_layer_only() -> None:
+    model, images = model_and_images(4)
+    means = uniform8_means(model, images)
+    plain = quantize(model, pruned(model, 4), images, SIZE)
+    output = quantize(model, pruned(model, 4), images, SIZE, bias_correction="output")
+    names = list(blocks(plain))
+    changed = [
+        name
+        for (name, a), (_, b) in zip(blocks(plain).items(), blocks(output).items(), strict=True)
+        if not torch.equal(a.bias, b.bias)
+    ]
+    assert changed == names[-1:]
+    assert mean_errors(plain, means, images)[names[-1]] > 10
+    assert mean_errors(output, means, images)[names[-1]] <= 1.0 + 1e-3
+
+
+def test_an_unknown_mode_is_refused() -> None:
+    model, images = model_and_images()
+    with pytest.raises(InvalidData, match=r"bias_correction 'first' is not one of \('off'"):
+        quantize(model, Policy.uniform(model, 4, 8, SIZE), images, SIZE, bias_correction="first")
