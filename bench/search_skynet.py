@@ -23,11 +23,12 @@ floats, equal to the deployed integers up to rare ties); Kendall's tau between p
 IoU says whether the proxy ranks like the real thing. Each method's graph is run once on the
 emulated board (QEMU -icount instructions).
 
-At the defaults this is ~11 final fine-tunes of ~40 minutes each on 2 cores. Each search, the
-baselines and each final fine-tune are kept in ``~/.cache/ajpq/bench/runs`` (``resume.py``) as
-they finish, so the same command run again after a stop starts where it stopped. The final
-fine-tunes run AJPQ first, then the other methods from the smallest, then the other policies;
-each one's IoU is printed on stderr as it lands. Each final fine-tune starts with the output
+At the defaults this is 12 final fine-tunes of ~75 minutes each, on one thread each,
+``--jobs`` at a time (``finals.py``; ~7.5 h on 2 cores). Each search, the baselines and each
+final fine-tune are kept in ``~/.cache/ajpq/bench/runs`` (``resume.py``) as they finish, so
+the same command run again after a stop starts where it stopped. The final fine-tunes start
+AJPQ first, then the other methods from the smallest, then the other policies; each one's IoU
+is printed on stderr as it lands. Each final fine-tune starts with the output
 layer's bias corrected (``--bias-correction output``, see ``ajpq.quantize``): uncorrected, a
 heavily pruned policy can lose the object in it (docs/quantization.md). The learned search's
 result is also fine-tuned without distillation, and without the correction, to compare.
@@ -38,6 +39,7 @@ within 1 point, search <= 20 minutes, tau >= 0.6. A missed goal is printed in ``
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import asdict, replace
@@ -45,6 +47,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import finals
 import numpy as np
 import resume
 import torch
@@ -93,6 +96,9 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--finalist-images", type=int, default=500)
     parser.add_argument("--finalist-epochs", type=int, default=1)
     parser.add_argument("--tau-policies", type=int, default=10)
+    parser.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, help="final fine-tunes at a time"
+    )
     parser.add_argument("--board", default="qemu-mps2-an386-4m")
     parser.add_argument("--out", type=Path, default=Path("build/bench-search"))
     return parser.parse_args(argv)
@@ -112,28 +118,6 @@ def proxy_config(arguments: argparse.Namespace, controller: str) -> SearchConfig
         finalist_epochs=arguments.finalist_epochs,
         finalist_lr=arguments.final_lr,
     )
-
-
-def final_score(
-    model: torch.nn.Module, policy: ajpq.Policy, data: tuple[Dataset, Dataset],
-    arguments: argparse.Namespace, distill: float, corrected: str,
-) -> tuple[float, Any]:  # fmt: skip
-    """The final fine-tune every method gets, then its IoU on all val, read from the
-    fake-quant floats (~3x faster than the exact integers they equal up to rare ties);
-    ``corrected``: the bias correction on the first 32 training scenes before it."""
-    train, val = data
-    calibration = torch.from_numpy(train.images[:32]).float() if corrected != "off" else None
-    qmodel = ajpq.quantize(model, policy, calibration, bias_correction=corrected)
-    images = train.subset(np.arange(min(len(train), arguments.final_images)))
-    ajpq.train(
-        qmodel, images, val.subset(np.arange(0)),
-        epochs=arguments.final_epochs, lr=arguments.final_lr, seed=arguments.seed, progress=False,
-        teacher=model if distill > 0 else None, distill=distill,
-    )  # fmt: skip
-    qmodel.eval().exact = False
-    iou = ajpq.evaluate(qmodel, val)
-    qmodel.exact = True
-    return iou, qmodel
 
 
 def no_fine_tune_score(model: torch.nn.Module, policy: ajpq.Policy, val: Dataset) -> float:
@@ -165,6 +149,31 @@ def tau_policies(found: list[Candidate], chosen: list[Candidate], count: int) ->
     extra = max(0, count - len(chosen))
     picks = np.unique(np.linspace(0, len(pool) - 1, extra).round().astype(int)) if pool else []
     return chosen + [pool[i] for i in picks]
+
+
+def other_correction(corrected: str) -> str:
+    """The bias correction the learned search's result is also fine-tuned with, to compare."""
+    return "off" if corrected != "off" else "output"
+
+
+def final_plan(
+    scored: list[Candidate], arguments: argparse.Namespace
+) -> tuple[list[finals.Final], finals.Final, finals.Final]:  # fmt: skip
+    """The final fine-tune of each of ``scored`` (AJPQ's first), and AJPQ's without
+    distillation and with the other bias correction."""
+    plan = [
+        finals.Final(
+            c.policy,
+            arguments.distill,
+            arguments.bias_correction,
+            c.name or f"episode {c.episode}",
+            c.weight_bytes,
+        )
+        for c in scored
+    ]
+    undistilled = replace(plan[0], distill=0.0, label="ajpq undistilled")
+    other = other_correction(arguments.bias_correction)
+    return plan, undistilled, replace(plan[0], corrected=other, label=f"ajpq correction {other}")
 
 
 def method_row(
@@ -259,26 +268,6 @@ def run_searches(
     return found, searched, others, seconds
 
 
-def final_scores(
-    model: torch.nn.Module, policy: ajpq.Policy, data: tuple[Dataset, Dataset],
-    arguments: argparse.Namespace, distill: float, reference: str, corrected: str,
-) -> tuple[float, Any, float]:  # fmt: skip
-    """``final_score``, read back when a stopped run finished this one; and its seconds."""
-    settings = dict(
-        policy=policy.to_json(), images=arguments.final_images, epochs=arguments.final_epochs,
-        lr=arguments.final_lr, distill=distill, seed=arguments.seed,
-    )  # fmt: skip
-    if corrected != "off":  # entries made before bias correction existed are the "off" ones
-        settings["bias_correction"] = corrected
-    entry = resume.entry(arguments.cache, "final", ".pt", reference=reference, **settings)
-    return resume.fine_tuned(
-        entry,
-        model,
-        policy,
-        lambda: final_score(model, policy, data, arguments, distill, corrected),
-    )
-
-
 def main(argv: list[str]) -> dict[str, Any]:
     arguments = parse_arguments(argv)
     began = time.monotonic()
@@ -304,30 +293,21 @@ def main(argv: list[str]) -> dict[str, Any]:
         if c.finalist_accuracy is not None and c.policy != found["ajpq"].policy
     ]  # fmt: skip
     loop = HardwareLoop("mcu", arguments.board, arguments.out / "measure", data[1].images[0])
-    rows, proxy, final, untuned, spent = {}, [], [], [], []
     scored = tau_policies(searched, [*fine_tune_order(found), *finalists], arguments.tau_policies)
-    for index, candidate in enumerate(scored):
+    corrected, other = arguments.bias_correction, other_correction(arguments.bias_correction)
+    plan, undistilled, compared = final_plan(scored, arguments)
+    finals.run_missing([*plan, undistilled, compared], arguments, reference, arguments.jobs)
+    rows, proxy, final, untuned, spent = {}, [], [], [], []
+    for candidate, planned in zip(scored, plan, strict=True):
         untuned.append(no_fine_tune_score(model, candidate.policy, held_out))
-        iou, qmodel, took = final_scores(
-            model, candidate.policy, data, arguments, arguments.distill, reference,
-            arguments.bias_correction,
-        )  # fmt: skip
+        iou, qmodel, took = finals.scored(model, planned, data, arguments, reference)
         proxy.append(candidate.accuracy)
         final.append(iou)
         spent.append(took)
-        label = candidate.name or f"episode {candidate.episode}"
-        print(
-            f"final fine-tune {index + 1}/{len(scored)} {label}: "
-            f"IoU {iou:.4f} at {candidate.weight_bytes} B ({took / 60:.1f} min)",
-            file=sys.stderr, flush=True,
-        )  # fmt: skip
         if candidate.name:
             rows[candidate.name] = method_row(candidate, iou, qmodel, fp32_bytes, loop)
-    best = found["ajpq"].policy
-    corrected = arguments.bias_correction
-    undistilled = final_scores(model, best, data, arguments, 0.0, reference, corrected)[0]
-    other = "off" if corrected != "off" else "output"
-    compared = final_scores(model, best, data, arguments, arguments.distill, reference, other)[0]
+    undistilled_iou = finals.scored(model, undistilled, data, arguments, reference)[0]
+    compared_iou = finals.scored(model, compared, data, arguments, reference)[0]
     tau = float(kendalltau(proxy, final).statistic)
     pareto_plot(searched, others, arguments.out / "pareto.png")
     fp32_iou = float(trained["mean_iou"])
@@ -367,11 +347,11 @@ def main(argv: list[str]) -> dict[str, Any]:
         "finalists": finalist_rows(scored, final),
         "distillation": {
             "ajpq_final_mean_iou_with": rows["ajpq"]["mean_iou"],
-            "ajpq_final_mean_iou_without": round(undistilled, 4),
+            "ajpq_final_mean_iou_without": round(undistilled_iou, 4),
         },
         "bias_correction": {
             f"ajpq_final_mean_iou_{corrected}": rows["ajpq"]["mean_iou"],
-            f"ajpq_final_mean_iou_{other}": round(compared, 4),
+            f"ajpq_final_mean_iou_{other}": round(compared_iou, 4),
         },
         "reward_proxy": {
             "kendall_tau": round(tau, 3),
