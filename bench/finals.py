@@ -57,11 +57,9 @@ def final_score(
     faster than the exact integers they equal up to rare ties); the bias correction, if any,
     on the first 32 training scenes before it."""
     train, val = data
-    calibration = None if final.corrected == "off" else torch.from_numpy(train.images[:32])
-    qmodel = ajpq.quantize(
-        model, final.policy, None if calibration is None else calibration.float(),
-        bias_correction=final.corrected,
-    )  # fmt: skip
+    corrected = final.corrected != "off"
+    calibration = torch.from_numpy(train.images[:32]).float() if corrected else None
+    qmodel = ajpq.quantize(model, final.policy, calibration, bias_correction=final.corrected)
     images = train.subset(np.arange(min(len(train), arguments.final_images)))
     ajpq.train(
         qmodel, images, val.subset(np.arange(0)),

@@ -23,8 +23,8 @@ floats, equal to the deployed integers up to rare ties); Kendall's tau between p
 IoU says whether the proxy ranks like the real thing. Each method's graph is run once on the
 emulated board (QEMU -icount instructions).
 
-At the defaults this is 12 final fine-tunes of ~75 minutes each, on one thread each,
-``--jobs`` at a time (``finals.py``; ~7.5 h on 2 cores). Each search, the baselines and each
+At the defaults this is 12 final fine-tunes of ~50 minutes each, on one thread each,
+``--jobs`` at a time (``finals.py``; ~5 h on 2 cores). Each search, the baselines and each
 final fine-tune are kept in ``~/.cache/ajpq/bench/runs`` (``resume.py``) as they finish, so
 the same command run again after a stop starts where it stopped. The final fine-tunes start
 AJPQ first, then the other methods from the smallest, then the other policies; each one's IoU
