@@ -95,7 +95,7 @@ def run_missing(
 ) -> None:
     """Run the finals the cache lacks, ``jobs`` at a time, each in its own process, in the
     order given; print each one's IoU on stderr as it lands."""
-    missing = [f for f in finals if not entry(f, arguments, reference).exists()]
+    missing = pending(finals, arguments, reference)
     if not missing:
         return
     print(
@@ -111,6 +111,11 @@ def run_missing(
                 f"final fine-tune {done}/{len(missing)} {final.label}: IoU {iou:.4f} at "
                 f"{final.weight_bytes} B ({seconds / 60:.1f} min)", file=sys.stderr, flush=True,
             )  # fmt: skip
+
+
+def pending(finals: list[Final], arguments: argparse.Namespace, reference: str) -> list[Final]:
+    """Those of ``finals`` the cache lacks."""
+    return [f for f in finals if not entry(f, arguments, reference).exists()]
 
 
 def in_worker(
