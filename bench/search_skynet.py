@@ -29,8 +29,8 @@ final fine-tune are kept in ``~/.cache/ajpq/bench/runs`` (``resume.py``) as they
 the same command run again after a stop starts where it stopped. The final fine-tunes start
 AJPQ first, then the other methods from the smallest, then the other policies; each one's IoU
 is printed on stderr as it lands; ``--landed-only`` prints the JSON from those already landed
-(while a run goes on, say) and lists the others under ``pending``. Each final fine-tune starts with the output
-layer's bias corrected (``--bias-correction output``, see ``ajpq.quantize``): uncorrected, a
+(while a run goes on, say) and lists the others under ``pending``. Each final fine-tune
+starts with the output layer's bias corrected (``--bias-correction output``, see ``ajpq.quantize``): uncorrected, a
 heavily pruned policy can lose the object in it (docs/quantization.md). The learned search's
 result is also fine-tuned without distillation, and without the correction, to compare.
 
@@ -231,6 +231,7 @@ def goals(
     a missed entry saying the rows and the tau leave them out."""
     best = rows["ajpq"]
     below = 100 * (fp32_iou - best["mean_iou"])
+    side = "below" if below >= 0 else "above"
     close = [
         name for name, row in rows.items()
         if not name.startswith("ajpq") and 100 * (fp32_iou - row["mean_iou"]) <= GOAL_POINTS
@@ -240,7 +241,7 @@ def goals(
         f"AJPQ >= {GOAL_COMPRESSION:g}x smaller than fp32 (is {best['compression_vs_fp32']}x)": (
             best["compression_vs_fp32"] >= GOAL_COMPRESSION
         ),
-        f"AJPQ <= 1 point IoU below fp32 (is {below:.2f})": below <= GOAL_POINTS,
+        f"AJPQ <= 1 point IoU below fp32 (is {abs(below):.2f} {side})": below <= GOAL_POINTS,
         f"no baseline within 1 point is as small as AJPQ (these are: {close})": not close,
         f"search <= 20 minutes (took {seconds / 60:.1f})": seconds <= GOAL_SEARCH_SECONDS,
         f"Kendall tau >= {GOAL_TAU} (is {tau:.3f})": tau >= GOAL_TAU,
