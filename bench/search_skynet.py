@@ -30,8 +30,9 @@ the same command run again after a stop starts where it stopped. The final fine-
 AJPQ first, then the other methods from the smallest, then the other policies; each one's IoU
 is printed on stderr as it lands; ``--landed-only`` prints the JSON from those already landed
 (while a run goes on, say) and lists the others under ``pending``. Each final fine-tune
-starts with the output layer's bias corrected (``--bias-correction output``, see ``ajpq.quantize``): uncorrected, a
-heavily pruned policy can lose the object in it (docs/quantization.md). The learned search's
+starts with the output layer's bias corrected (``--bias-correction output``, see
+``ajpq.quantize``): uncorrected, a heavily pruned policy can lose the object in it
+(docs/quantization.md). The learned search's
 result is also fine-tuned without distillation, and without the correction, to compare.
 
 Goals: AJPQ >= 12x smaller than fp32 at <= 1 point IoU below it, smaller than every baseline
