@@ -32,8 +32,8 @@ is printed on stderr as it lands; ``--landed-only`` prints the JSON from those a
 (while a run goes on, say) and lists the others under ``pending``. Each final fine-tune
 starts with the output layer's bias corrected (``--bias-correction output``, see
 ``ajpq.quantize``): uncorrected, a heavily pruned policy can lose the object in it
-(docs/quantization.md). The learned search's
-result is also fine-tuned without distillation, and without the correction, to compare.
+(docs/quantization.md). The learned search's result is also fine-tuned without
+distillation, and without the correction, to compare.
 
 Goals: AJPQ >= 12x smaller than fp32 at <= 1 point IoU below it, smaller than every baseline
 within 1 point, search <= 20 minutes, tau >= 0.6. A missed goal is printed in ``missed``.
@@ -320,9 +320,10 @@ def main(argv: list[str]) -> dict[str, Any]:
     scored = tau_policies(searched, [*fine_tune_order(found), *finalists], arguments.tau_policies)
     corrected, other = arguments.bias_correction, other_correction(arguments.bias_correction)
     plan, undistilled, compared = final_plan(scored, arguments)
+    every = [*plan, undistilled, compared]
     if not arguments.landed_only:
-        finals.run_missing([*plan, undistilled, compared], arguments, reference, arguments.jobs)
-    pending = finals.pending([*plan, undistilled, compared], arguments, reference)
+        finals.run_missing(every, arguments, reference, arguments.jobs)
+    pending = finals.pending(every, arguments, reference)
     scored, plan = landed(scored, plan, pending)
     rows, proxy, final, untuned, spent = {}, [], [], [], []
     for candidate, planned in zip(scored, plan, strict=True):
