@@ -14,8 +14,9 @@ keeps the accuracy. Both searches (same seed, same episodes, same proxy) score e
 the reward proxy: a ``--qat-epochs`` QAT fine-tune on ``--train-images`` distilled from the
 fp32 model, mean IoU on ``--val-images`` held-out scenes (another seed, not the final val set).
 Each search's ``--finalists`` best distinct proxies then get a longer fine-tune
-(``--finalist-images`` x ``--finalist-epochs``), scored on the same held-out scenes, and the
-best of them is the search's result (its time counts).
+(``--finalist-images`` x ``--finalist-epochs``, from ``--finalist-bias-correction``), scored
+on the same held-out scenes, and the best of them (or the smallest within
+``--finalist-tolerance`` of the best) is the search's result (its time counts).
 Then every method's policy, the learned search's other finalists and more of its candidates
 up to ``--tau-policies`` get the same final fine-tune (``--final-images`` x
 ``--final-epochs``, distilled) and are scored on all ``--n-val`` val images (fake-quant
@@ -97,6 +98,14 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--finalists", type=int, default=3, help="0: choose by the proxy")
     parser.add_argument("--finalist-images", type=int, default=500)
     parser.add_argument("--finalist-epochs", type=int, default=1)
+    parser.add_argument(
+        "--finalist-bias-correction", choices=MODES, default="off",
+        help="the finalists' fine-tune: correct these layers' biases first",
+    )  # fmt: skip
+    parser.add_argument(
+        "--finalist-tolerance", type=float, default=0.0,
+        help="the search picks the fewest bytes among finalists this much IoU below the best",
+    )  # fmt: skip
     parser.add_argument("--tau-policies", type=int, default=10)
     parser.add_argument(
         "--jobs", type=int, default=os.cpu_count() or 1, help="final fine-tunes at a time"
@@ -123,6 +132,8 @@ def proxy_config(arguments: argparse.Namespace, controller: str) -> SearchConfig
         finalist_images=arguments.finalist_images,
         finalist_epochs=arguments.finalist_epochs,
         finalist_lr=arguments.final_lr,
+        finalist_bias_correction=arguments.finalist_bias_correction,
+        finalist_tolerance=arguments.finalist_tolerance,
     )
 
 
@@ -211,13 +222,14 @@ def method_row(
 
 def finalist_rows(scored: list[Candidate], final: list[float]) -> list[dict[str, Any]]:
     """The learned search's finalists: proxy, finalists' fine-tune (on the proxy's held-out
-    images) and the final IoU on all val; the search returned the best of the second."""
+    images) and the final IoU on all val, with the weight bytes and the search's pick."""
     return [
         {
             "episode": c.episode,
             "proxy_mean_iou": round(c.accuracy, 4),
             "finalist_mean_iou": round(c.finalist_accuracy, 4),
             "final_mean_iou": round(iou, 4),
+            "weight_bytes": c.weight_bytes,
             "chosen": c.name == "ajpq",
         }
         for c, iou in zip(scored, final, strict=True)
@@ -365,6 +377,8 @@ def main(argv: list[str]) -> dict[str, Any]:
             "finalists": arguments.finalists,
             "images": arguments.finalist_images,
             "epochs": arguments.finalist_epochs,
+            "bias_correction": arguments.finalist_bias_correction,
+            "tolerance": arguments.finalist_tolerance,
         },
         "final_fine_tune": {
             "images": arguments.final_images,

@@ -168,6 +168,12 @@ def search_command(
     finalists: Annotated[
         int, typer.Option(help="the best N by reward get a longer fine-tune before one is chosen")
     ] = 0,
+    finalist_tolerance: Annotated[
+        float, typer.Option(help="the fewest bytes among finalists this close to the best")
+    ] = 0.0,
+    finalist_bias_correction: Annotated[
+        str, typer.Option(help="off, output or all: correct biases before the finalists' fine-tune")
+    ] = "off",
     model: ModelOption = None,
     weights: WeightsOption = None,
     data: DataOption = None,
@@ -203,6 +209,8 @@ def search_command(
         calibrate=board_in_loop,
         train_images=train_images,
         finalists=finalists,
+        finalist_tolerance=finalist_tolerance,
+        finalist_bias_correction=finalist_bias_correction,
     )
     result = ajpq.search(
         net, train_set, val_set, backend=backend, board=board, budget=budget,

@@ -27,6 +27,7 @@ class Candidate:
     estimated_fps: float | None = None  # inferences per second, the backend's estimate
     budget_use: dict[str, float] = field(default_factory=dict)  # Budget.use: 1.0 = at the limit
     finalist_accuracy: float | None = None  # after the finalists' fine-tune (finalists.py)
+    picked: bool = False  # the finalists' winner (finalists.py picks it)
 
     def to_dict(self) -> dict[str, Any]:
         raw = asdict(self)
@@ -47,12 +48,25 @@ class Candidate:
 
 
 def chosen(candidates: Sequence[Candidate]) -> Candidate:
-    """The search's pick: the best finalist when finalists were scored (the better reward on a
-    tie), else the best reward's candidate; the first on a tie."""
+    """The search's pick: the finalist marked ``picked``; else the best finalist when
+    finalists were scored (the better reward on a tie), else the best reward's candidate;
+    the first on a tie."""
+    marked = [c for c in candidates if c.picked]
+    if marked:
+        return marked[0]
     finalists = [c for c in candidates if c.finalist_accuracy is not None]
     if finalists:
         return max(finalists, key=lambda c: (c.finalist_accuracy, c.accuracy))
     return max(candidates, key=lambda c: c.accuracy)
+
+
+def smallest_within(finalists: Sequence[Candidate], tolerance: float) -> Candidate:
+    """Among the scored finalists at most ``tolerance`` below the best after their fine-tune,
+    the one with the fewest weight bytes (``chosen`` breaks a tie)."""
+    top = max(c.finalist_accuracy or 0.0 for c in finalists)
+    close = [c for c in finalists if top - (c.finalist_accuracy or 0.0) <= tolerance]
+    fewest = min(c.weight_bytes for c in close)
+    return chosen([c for c in close if c.weight_bytes == fewest])
 
 
 @dataclass

@@ -53,14 +53,20 @@ def test_search_with_baselines_and_the_board_in_the_loop(checkpoint: Path, tmp_p
 
 def test_finalists_from_the_command_line(checkpoint: Path, tmp_path: Path) -> None:
     args = ("search", str(checkpoint), "--weight-bytes", "1500", *SMALL)
-    found = ajpq_cli(*args, "-o", str(tmp_path / "a"), "--episodes", "2", "--finalists", "2")
+    found = ajpq_cli(
+        *args, "-o", str(tmp_path / "a"), "--episodes", "2", "--finalists", "2",
+        "--finalist-tolerance", "1", "--finalist-bias-correction", "output",
+    )  # fmt: skip
     assert found.returncode == 0, found.stderr
     assert "finalist 2/2" in found.stderr and "measured" in found.stdout
     finalists = json.loads((tmp_path / "a" / "finalists.json").read_text())
     assert len(finalists) == 2 and all(f["finalist_accuracy"] is not None for f in finalists)
-    refused = ajpq_cli(*args, "-o", str(tmp_path / "b"), "--finalists", "-1")  # before the board
-    assert refused.returncode == 2 and "finalists >= 0" in refused.stderr
-    assert "Traceback" not in refused.stderr
+    picked = [f for f in finalists if f["picked"]]
+    assert [f["weight_bytes"] for f in picked] == [min(f["weight_bytes"] for f in finalists)]
+    for option, value in (("--finalists", "-1"), ("--finalist-bias-correction", "last")):
+        refused = ajpq_cli(*args, "-o", str(tmp_path / "b"), option, value)  # before the board
+        assert refused.returncode == 2 and option[2:].replace("-", "_") in refused.stderr
+        assert "Traceback" not in refused.stderr
 
 
 def test_an_impossible_budget_is_one_sentence(checkpoint: Path, tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """The finalists: the best few candidates by reward get a longer fine-tune, and the best of
 them after it is the search's result (and its model is the one that fine-tune made)."""
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -10,13 +11,14 @@ import pytest
 import torch
 
 import ajpq
+from ajpq.quant.bias_correction import blocks
 from ajpq.quant.policy import LayerPolicy, Policy
 from ajpq.quant.quantize import quantize
 from ajpq.search import Budget, Candidate, SearchConfig, SearchResult, search
 from ajpq.search.ajpq import episode_setup
-from ajpq.search.candidates import chosen
+from ajpq.search.candidates import chosen, smallest_within
 from ajpq.search.episodes import Episodes
-from ajpq.search.finalists import distinct_best, measured
+from ajpq.search.finalists import distinct_best, finalist_model, measured
 from ajpq.search.space import SearchSpace
 from tests.models import resnet_tiny
 
@@ -111,9 +113,46 @@ def test_a_finished_search_resumes_to_score_other_finalists(runs, trained, tmp_p
         run(trained, tmp_path, replace(CONFIG, qat_lr=CONFIG.qat_lr * 2), resume=True)
 
 
-def test_negative_finalists_are_refused_before_any_episode(trained, tmp_path: Path) -> None:
-    with pytest.raises(ajpq.AjpqError, match="finalists >= 0"):
-        run(trained, tmp_path, replace(CONFIG, finalists=-1))
+def test_a_tolerance_picks_the_smaller_corrected_finalist(
+    runs, trained, out_dir: Path, tmp_path: Path
+) -> None:
+    """Resumed with the output bias corrected before the finalists' fine-tune and a tolerance
+    wider than their spread: the smaller finalist wins, with the model that fine-tune made."""
+    shutil.copytree(out_dir, tmp_path, dirs_exist_ok=True)
+    config = replace(CONFIG, finalist_bias_correction="output", finalist_tolerance=1.0)
+    result, (model, train, val) = run(trained, tmp_path, config, resume=True), trained
+    scored = [c for c in result.candidates if c.finalist_accuracy is not None]
+    assert len({c.weight_bytes for c in scored}) == 2  # else the test shows nothing
+    best = result.best
+    assert best.picked and best.weight_bytes == min(c.weight_bytes for c in scored)
+    assert [c.picked for c in result.candidates].count(True) == 1
+    assert Policy.load(tmp_path / "best_policy.json") == best.policy
+    setup = episode_setup(BUDGET, config, None, train, val, 0, tmp_path, TASK)  # type: ignore[arg-type]
+    runner = Episodes(model, SearchSpace.of(model), setup)
+    again = finalist_model(runner, best.policy)
+    assert runner.finalist_tune(again) == best.finalist_accuracy
+    returned = result.best_qmodel.state_dict()
+    assert all(torch.equal(value, again.state_dict()[key]) for key, value in returned.items())
+    untuned, plain = (
+        blocks(m) for m in (finalist_model(runner, best.policy), quantize(model, best.policy))
+    )
+    output = list(plain)[-1]
+    assert not torch.equal(untuned[output].bias, plain[output].bias)  # corrected before it
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"finalists": -1}, "finalists >= 0"),
+        ({"finalist_bias_correction": "last"}, "finalist_bias_correction='last'"),
+        ({"finalist_tolerance": -0.01}, "tolerance >= 0"),
+    ],
+)
+def test_bad_finalist_settings_are_refused_before_any_episode(
+    trained, tmp_path: Path, change: dict, message: str
+) -> None:
+    with pytest.raises(ajpq.AjpqError, match=message):
+        run(trained, tmp_path, replace(CONFIG, **change))
     assert not (tmp_path / "state.json").exists()
 
 
@@ -134,6 +173,19 @@ def test_the_best_finalist_is_chosen_over_a_better_reward() -> None:
     ]
     assert chosen(candidates) is candidates[2]  # a tie goes to the better reward
     assert chosen(candidates[:1]) is candidates[0]
+
+
+def test_the_fewest_bytes_within_the_tolerance_win() -> None:
+    candidates = [
+        Candidate(policy(8), 0.5, 900, 0, 0.0, finalist_accuracy=0.70),
+        Candidate(policy(4), 0.6, 500, 0, 0.0, finalist_accuracy=0.68),
+        Candidate(policy(2), 0.7, 300, 0, 0.0, finalist_accuracy=0.60),
+        Candidate(policy(6), 0.4, 500, 0, 0.0, finalist_accuracy=0.69),
+    ]
+    assert smallest_within(candidates, 0.0) is candidates[0]
+    assert smallest_within(candidates, 0.02) is candidates[3]  # 500 B twice: the better one
+    assert smallest_within(candidates, 0.1) is candidates[2]
+    assert chosen([replace(candidates[1], picked=True), *candidates]).policy == policy(4)
 
 
 class Board:
