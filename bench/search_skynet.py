@@ -99,11 +99,11 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--finalist-images", type=int, default=500)
     parser.add_argument("--finalist-epochs", type=int, default=1)
     parser.add_argument(
-        "--finalist-bias-correction", choices=MODES, default="off",
-        help="the finalists' fine-tune: correct these layers' biases first",
+        "--finalist-bias-correction", choices=MODES, default="output",
+        help="the finalists' fine-tune: correct these layers' biases first (as the final)",
     )  # fmt: skip
     parser.add_argument(
-        "--finalist-tolerance", type=float, default=0.0,
+        "--finalist-tolerance", type=float, default=0.01,
         help="the search picks the fewest bytes among finalists this much IoU below the best",
     )  # fmt: skip
     parser.add_argument("--tau-policies", type=int, default=10)
