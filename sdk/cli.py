@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ajpq.cli_farm import farm_app
-from ajpq.cli_model import UserArgs, calibration_batch, parse_size
+from ajpq.cli_model import UserArgs, parse_size
 from ajpq.cli_user import (
     BEST_GRAPH,
     DataOption,
@@ -25,6 +25,7 @@ from ajpq.cli_user import (
     search_summary,
     train_user,
 )
+from ajpq.data.samples import calibration_batch
 from ajpq.errors import AjpqError
 
 app = typer.Typer(

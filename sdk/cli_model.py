@@ -379,8 +379,3 @@ def check_targets(task: Task, data: Samples, path: Path | None) -> None:
             f"--task detection needs one box (x0, y0, x1, y1) per image, but --data {path} "
             f"holds targets of shape {tuple(targets.shape[1:])}; save `boxes` (N, 4) in it"
         )
-
-
-def calibration_batch(data: Samples | None) -> torch.Tensor | None:
-    """Up to 32 real images (raw pixels) to initialise the activation scales."""
-    return None if data is None else next(data.batches(32))[0]

@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 from torch import nn
 
-from ajpq.cli_model import Standardized, UserArgs, calibration_batch, parse_size, user_run
-from ajpq.data.samples import Normalization, Samples
+from ajpq.cli_model import Standardized, UserArgs, parse_size, user_run
+from ajpq.data.samples import Normalization, Samples, calibration_batch
 from ajpq.errors import AjpqError
 from ajpq.tasks import Task
 

@@ -48,6 +48,11 @@ class Samples(Protocol):
         ...
 
 
+def calibration_batch(data: Samples | None, count: int = 32) -> torch.Tensor | None:
+    """Up to ``count`` real images (raw pixels) to initialise the activation scales."""
+    return None if data is None else next(data.batches(count))[0]
+
+
 def order(count: int, shuffle: bool, seed: int) -> np.ndarray:
     """Sample order for one pass: identity, or a permutation drawn from ``seed``."""
     return np.random.default_rng(seed).permutation(count) if shuffle else np.arange(count)

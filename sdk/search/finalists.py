@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from rich.console import Console
 
+from ajpq.data.samples import calibration_batch
 from ajpq.errors import AjpqError
 from ajpq.quant.bias_correction import MODES
 from ajpq.quant.policy import Policy
@@ -84,7 +85,7 @@ def finalist_model(runner: Episodes, policy: Policy) -> QuantModel:
     """``policy`` quantized for the finalists' fine-tune: with ``finalist_bias_correction``,
     on (and with activation scales from) the first 32 of its training images."""
     mode = runner.config.finalist_bias_correction
-    calibration = next(runner.finalist_data.batches(32))[0] if mode != "off" else None
+    calibration = calibration_batch(runner.finalist_data) if mode != "off" else None
     return quantize(runner.model, policy, calibration, bias_correction=mode)
 
 

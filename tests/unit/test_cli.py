@@ -373,9 +373,8 @@ def test_resized_keeps_whole_pixels() -> None:
 def test_quantize_with_bias_correction_equals_the_api_on_the_same_scenes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    from ajpq.cli_model import calibration_batch
     from ajpq.data import aerial
-    from ajpq.data.samples import as_samples
+    from ajpq.data.samples import as_samples, calibration_batch
     from ajpq.graph.hwgraph import HwGraph
     from ajpq.models.checkpoint import save_model
 
