@@ -174,7 +174,7 @@ def search_command(
     ] = 0.0,
     finalist_bias_correction: Annotated[
         str, typer.Option(help="off, output or all: correct biases before the finalists' fine-tune")
-    ] = "off",
+    ] = "output",
     model: ModelOption = None,
     weights: WeightsOption = None,
     data: DataOption = None,

@@ -87,7 +87,7 @@ class SearchConfig:
     finalist_images: int = 500  # the finalists' fine-tune subset of ``train`` (finalists.py)
     finalist_epochs: int = 1
     finalist_lr: float | None = None  # None: ``qat_lr``
-    finalist_bias_correction: str = "off"  # "output": correct it before the finalists' fine-tune
+    finalist_bias_correction: str = "output"  # corrected before the finalists' fine-tune; "off"
     finalist_tolerance: float = 0.0  # the fewest bytes among finalists this close to the best
     noise_sigma: float = 0.5
     learning_rate: float = 1e-3  # the critic's (HAQ)

@@ -1,8 +1,8 @@
 """The finalists: the reward is a cheap proxy (docs/search.md) that cannot tell apart policies
 a fraction of a point apart, so the best ``SearchConfig.finalists`` distinct candidates by
 reward get a longer fine-tune (``finalist_images`` x ``finalist_epochs`` at ``finalist_lr``,
-distilled like every QAT fine-tune, from the output layer's bias correction when
-``finalist_bias_correction`` is ``"output"``) and are scored on the reward's val images. The
+distilled like every QAT fine-tune, from the output layer's bias correction unless
+``finalist_bias_correction`` is ``"off"``) and are scored on the reward's val images. The
 search's result is the best of them, or with ``finalist_tolerance`` the one with the fewest
 weight bytes among those at most that far below the best. Deterministic for a seed, like the
 episodes.

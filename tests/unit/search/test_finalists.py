@@ -82,12 +82,16 @@ def test_the_result_is_the_best_finalist_with_its_fine_tuned_model(
     assert best.finalist_accuracy == max(scores) and len(set(scores)) == 2
     assert result.best_policy == best.policy
     setup = episode_setup(BUDGET, CONFIG, None, train, val, 0, tmp_path, TASK)  # type: ignore[arg-type]
-    again = quantize(model, best.policy)
-    assert Episodes(model, SearchSpace.of(model), setup).finalist_tune(again) == max(scores)
+    runner = Episodes(model, SearchSpace.of(model), setup)
+    again = finalist_model(runner, best.policy)
+    assert runner.finalist_tune(again) == max(scores)
     returned = result.best_qmodel.state_dict()
     assert all(torch.equal(value, again.state_dict()[key]) for key, value in returned.items())
-    untuned = quantize(model, best.policy).state_dict()
-    assert not all(torch.equal(value, untuned[key]) for key, value in returned.items())
+    untuned = finalist_model(runner, best.policy)
+    assert not all(torch.equal(value, untuned.state_dict()[key]) for key, value in returned.items())
+    corrected, plain = blocks(untuned), blocks(quantize(model, best.policy))
+    output = list(plain)[-1]
+    assert not torch.equal(corrected[output].bias, plain[output].bias)  # the default corrects it
 
 
 def test_the_finalists_are_deterministic_for_a_seed(runs) -> None:
@@ -113,13 +117,13 @@ def test_a_finished_search_resumes_to_score_other_finalists(runs, trained, tmp_p
         run(trained, tmp_path, replace(CONFIG, qat_lr=CONFIG.qat_lr * 2), resume=True)
 
 
-def test_a_tolerance_picks_the_smaller_corrected_finalist(
+def test_a_tolerance_picks_the_smaller_uncorrected_finalist(
     runs, trained, out_dir: Path, tmp_path: Path
 ) -> None:
-    """Resumed with the output bias corrected before the finalists' fine-tune and a tolerance
-    wider than their spread: the smaller finalist wins, with the model that fine-tune made."""
+    """Resumed with the bias correction off and a tolerance wider than the finalists' spread:
+    the smaller finalist wins, with the model its fine-tune made from the plain quantize."""
     shutil.copytree(out_dir, tmp_path, dirs_exist_ok=True)
-    config = replace(CONFIG, finalist_bias_correction="output", finalist_tolerance=1.0)
+    config = replace(CONFIG, finalist_bias_correction="off", finalist_tolerance=1.0)
     result, (model, train, val) = run(trained, tmp_path, config, resume=True), trained
     scored = [c for c in result.candidates if c.finalist_accuracy is not None]
     assert len({c.weight_bytes for c in scored}) == 2  # else the test shows nothing
@@ -129,15 +133,10 @@ def test_a_tolerance_picks_the_smaller_corrected_finalist(
     assert Policy.load(tmp_path / "best_policy.json") == best.policy
     setup = episode_setup(BUDGET, config, None, train, val, 0, tmp_path, TASK)  # type: ignore[arg-type]
     runner = Episodes(model, SearchSpace.of(model), setup)
-    again = finalist_model(runner, best.policy)
+    again = quantize(model, best.policy)
     assert runner.finalist_tune(again) == best.finalist_accuracy
     returned = result.best_qmodel.state_dict()
     assert all(torch.equal(value, again.state_dict()[key]) for key, value in returned.items())
-    untuned, plain = (
-        blocks(m) for m in (finalist_model(runner, best.policy), quantize(model, best.policy))
-    )
-    output = list(plain)[-1]
-    assert not torch.equal(untuned[output].bias, plain[output].bias)  # corrected before it
 
 
 @pytest.mark.parametrize(
