@@ -38,7 +38,8 @@ class FinnArtifact:
     report: Path | None = None  # report.json: every HW node, its folding, cycles, resources
 
 
-def _board(board: str | BoardSpec) -> BoardSpec:
+def board_spec(board: str | BoardSpec) -> BoardSpec:
+    """The FPGA board ``board`` names (or is); an MCU board is one sentence."""
     spec = boards.get(board) if isinstance(board, str) else board
     if spec.kind != "fpga":
         raise AjpqError(f"board '{spec.id}' is a {spec.kind} board; the finn backend needs fpga")
@@ -97,7 +98,7 @@ def compile(  # noqa: A001 - the backend contract's name
     if strategy not in STRATEGIES:
         raise AjpqError(f"unknown folding strategy '{strategy}'; known: {STRATEGIES}")
     check_input(hw)
-    spec = _board(board)
+    spec = board_spec(board)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     folder = _folder(spec, clock_ns, target_fps, strategy)

@@ -105,9 +105,9 @@ class FinnBackend:
     ) -> Cost:
         """The analytical cost of ``hw`` folded just enough to reach ``fps`` (None: every
         PE/SIMD at 1); ``limits`` is the budget compile folds to (folding.budget)."""
-        from ajpq.backends.finn import _board
+        from ajpq.backends.finn import board_spec
 
-        return analytical_cost(hw, _board(board), calibration, fps)
+        return analytical_cost(hw, board_spec(board), calibration, fps)
 
     def measure(
         self,
@@ -120,9 +120,9 @@ class FinnBackend:
     ) -> Measurement:
         """finn-plus's estimate reports of a compile folded to ``fps`` (``image`` and
         ``connect`` are unused: nothing runs on a board)."""
-        from ajpq.backends.finn import _board
+        from ajpq.backends.finn import board_spec
 
-        spec = _board(board)
+        spec = board_spec(board)
         return reference.measure(hw, spec, Path(out_dir), fps, clock_ns(spec))
 
     def evidence(self, hw: HwGraph, measurement: Measurement) -> list[dict[str, Any]]:

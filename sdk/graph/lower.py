@@ -23,7 +23,7 @@ from ajpq.graph.skeleton import structure
 from ajpq.quant.capture import FloatOp
 from ajpq.quant.exact_requant import avgpool_factors, tensor_scale
 from ajpq.quant.qat import QTensor, channel_scale, channel_scales, uniform_scale
-from ajpq.quant.quantize import QuantModel, _key
+from ajpq.quant.quantize import QuantModel, block_key
 
 
 def _put(node: Node, key: str, values: np.ndarray) -> None:
@@ -98,7 +98,7 @@ class _Lowering:
         _put(node, "shift", shift)
 
     def _layer(self, op: FloatOp, node: Node) -> None:
-        block = self.qmodel.blocks[_key(op.name)]
+        block = self.qmodel.blocks[block_key(op.name)]
         with torch.no_grad():
             w = block.layer.quant_weight()
             w_scale = w.scale.reshape(-1)

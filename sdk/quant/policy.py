@@ -47,10 +47,11 @@ class LayerPolicy:
 
 
 def layer_specs(model: nn.Module, input_size: tuple[int, int] | None = None) -> list[LayerSpec]:
-    return _specs(capture(model, input_size))
+    return specs_of(capture(model, input_size))
 
 
-def _specs(ops: list[FloatOp]) -> list[LayerSpec]:
+def specs_of(ops: list[FloatOp]) -> list[LayerSpec]:
+    """One ``LayerSpec`` per captured conv/linear op, in order (``layer_specs`` captures them)."""
     last = ops[-1].name
     residual = residual_layers(ops)
     return [
@@ -169,7 +170,7 @@ class Policy:
         loses (see ``ajpq.quant.masks``).
         """
         ops = capture(model, input_size)
-        specs = _specs(ops)
+        specs = specs_of(ops)
         by_name = {op.name: op for op in ops}
         layers = {}
         for spec in specs:

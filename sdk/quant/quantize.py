@@ -31,7 +31,7 @@ from ajpq.quant.capture import FloatOp, capture, example_input
 from ajpq.quant.exact_requant import add_integers, avgpool_integers, concat_integers
 from ajpq.quant.fold_input import fold_input
 from ajpq.quant.masks import channel_masks
-from ajpq.quant.policy import Policy, _specs
+from ajpq.quant.policy import Policy, specs_of
 from ajpq.quant.qat import (
     QConv2d,
     QTensor,
@@ -45,7 +45,8 @@ from ajpq.quant.qat import (
 FORWARDED = ("anchors", "num_anchors", "input_size", "grid_size")
 
 
-def _key(name: str) -> str:
+def block_key(name: str) -> str:
+    """The ``QuantModel.blocks`` key of the layer named ``name`` in the float model."""
     return name.replace(".", "__")
 
 
@@ -86,7 +87,7 @@ class QuantModel(nn.Module):
 
     def _build(self, op: FloatOp, ops: list[FloatOp], fmt: ActFormat, requant: bool) -> None:
         """Create the op's modules: its quantizer outputs ``fmt`` (``activation_formats``)."""
-        key = _key(op.name)
+        key = block_key(op.name)
         if op.kind == "input":
             consumer = next(c for c in ops if op.name in c.inputs)
             scale = consumer.attrs["scale"] if consumer.kind == "normalize" else 1.0
@@ -140,7 +141,7 @@ class QuantModel(nn.Module):
         return values[self.output_name]
 
     def _run(self, op: FloatOp, args: list[QTensor], x: torch.Tensor) -> QTensor:
-        key = _key(op.name)
+        key = block_key(op.name)
         if op.kind == "input":
             pixels = from_brevitas(self.acts[key](x * op.attrs["scale"]))
             return input_integers(pixels, op.attrs.get("zero_point", ()))
@@ -251,7 +252,7 @@ def quantize(
             'e.g. 32); pass calibration=... or bias_correction="off".'
         )
     ops = capture(model, input_size)
-    policy.validated(_specs(ops))
+    policy.validated(specs_of(ops))
     qmodel = QuantModel(ops, policy, model, target, weight_scale)
     if calibration is None:
         generator = torch.Generator().manual_seed(0)
