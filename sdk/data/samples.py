@@ -48,9 +48,9 @@ class Samples(Protocol):
         ...
 
 
-def calibration_batch(data: Samples | None, count: int = 32) -> torch.Tensor | None:
-    """Up to ``count`` real images (raw pixels) to initialise the activation scales."""
-    return None if data is None else next(data.batches(count))[0]
+def calibration_batch(data: Samples | None) -> torch.Tensor | None:
+    """Up to 32 real images (raw pixels) to initialise the activation scales."""
+    return None if data is None else next(data.batches(32))[0]
 
 
 def order(count: int, shuffle: bool, seed: int) -> np.ndarray:
