@@ -37,6 +37,7 @@ def test_the_report_says_where_the_time_went(report) -> None:
         "int8 row",
         "Deep Compression row",
         "AJPQ row",
+        "FINN estimates left",
     ]
     assert 0 < sum(stages.values()) <= report["seconds"] + 0.5  # each lap rounded to 0.1 s
 
