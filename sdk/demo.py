@@ -12,6 +12,7 @@ plot. Data and the fp32 model are cached in ``<out>/cache``.
 import json
 import multiprocessing
 import os
+import sys
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -218,9 +219,20 @@ def finn_worker() -> ProcessPoolExecutor:
     return ProcessPoolExecutor(
         max_workers=1,
         mp_context=multiprocessing.get_context("spawn"),  # no fork of a process using OpenMP
-        initializer=os.nice,
-        initargs=(19,),
+        initializer=background_worker,
     )
+
+
+def background_worker() -> None:
+    """Lowest CPU priority, and (on Linux) ended with the demo, even one killed by a signal
+    it cannot catch, instead of finishing its estimate for nobody."""
+    os.nice(19)
+    if sys.platform == "linux":
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def finn_row_from_file(
