@@ -5,16 +5,14 @@ the QEMU board, best candidates measured there) plus the uniform-8-bit and Deep-
 baselines at the same budget -> int8 / Deep Compression / AJPQ each QAT fine-tuned and
 lowered (golden checked against Brevitas) -> compiled for the MCU board (flashed, fed
 validation images over serial, the boxes it sends back checked against golden) and for FINN
-(ultra96-v2 estimates) -> a Vela-style table, ``report.md``, ``report.json`` and the Pareto
-plot. Data and the fp32 model are cached in ``<out>/cache``.
+(ultra96-v2 estimates, in a worker process: ``ajpq.demo_finn``) -> a Vela-style table,
+``report.md``, ``report.json`` and the Pareto plot. Data and the fp32 model are cached in
+``<out>/cache``.
 """
 
 import json
-import multiprocessing
-import os
-import sys
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from rich.console import Console
 
 import ajpq
 from ajpq.data import Dataset
+from ajpq.demo_finn import finn_row_from_file, finn_worker
 from ajpq.graph.hwgraph import HwGraph
 from ajpq.metrics import mean_iou
 from ajpq.models.checkpoint import load_model, save_model
@@ -212,61 +211,6 @@ def track(images: np.ndarray, name: str, console: Console) -> Any:
     return rich_track(images, f"{name} on the board", console=console, transient=True)
 
 
-def finn_worker() -> ProcessPoolExecutor:
-    """One process, at the lowest CPU priority, for the FINN estimates: they take ~50 s a
-    row of single-threaded Python and run while the board is fed (QEMU leaves a core mostly
-    idle) instead of after it; training, which keeps both cores busy, hardly yields to them."""
-    return ProcessPoolExecutor(
-        max_workers=1,
-        mp_context=multiprocessing.get_context("spawn"),  # no fork of a process using OpenMP
-        initializer=background_worker,
-    )
-
-
-def background_worker() -> None:
-    """Lowest CPU priority, and (on Linux) ended with the demo, even one killed by a signal
-    it cannot catch, instead of finishing its estimate for nobody."""
-    os.nice(19)
-    if sys.platform == "linux":
-        import ctypes
-        import signal
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
-def finn_row_from_file(
-    name: str, graph_path: Path, out_dir: Path, config: DemoConfig
-) -> dict[str, Any]:
-    """finn_row for the graph saved at graph_path (what the FINN worker runs)."""
-    return finn_row(name, HwGraph.load(graph_path), out_dir, config)
-
-
-def finn_row(name: str, graph: HwGraph, out_dir: Path, config: DemoConfig) -> dict[str, Any]:
-    """FINN dataflow estimates for the FPGA board (no Vivado needed)."""
-    try:
-        artifact = ajpq.compile(graph, "finn", config.finn_board, out_dir / f"finn-{name}")
-    except ajpq.errors.BudgetExceeded as exc:  # reported in the table, not hidden
-        needed = getattr(exc, "needed", {})  # the fully folded (smallest) design's resources
-        return {
-            "finn_error": str(exc),
-            "finn_board": config.finn_board,
-            "finn_fps": needed.get("fps"),
-            "finn_lut": needed.get("LUT"),
-            "finn_bram18": needed.get("BRAM_18K"),
-            "finn_dsp": needed.get("DSP"),
-        }
-    cost = artifact.cost
-    return {
-        "finn_fps": cost.fps,
-        "finn_latency_s": cost.latency_s,
-        "finn_lut": cost.resources.get("LUT", 0.0),
-        "finn_bram18": cost.resources.get("BRAM_18K", 0.0),
-        "finn_dsp": cost.resources.get("DSP", 0.0),
-        "finn_board": config.finn_board,
-    }
-
-
 def run_search(
     model: torch.nn.Module,
     data: tuple[Dataset, Dataset],
@@ -350,28 +294,37 @@ def deployed_rows(
     data: tuple[Dataset, Dataset],
     out_dir: Path,
     console: Console,
-    clock: "Stopwatch",
+    clock: Stopwatch,
 ) -> list[dict[str, Any]]:
     """Each policy fine-tuned, lowered and run on the MCU board, one after another, while
-    the FINN worker estimates the graphs already lowered."""
+    the FINN worker estimates the graphs already lowered (a failed estimate is raised as
+    soon as it is seen; an error or Ctrl-C here drops the estimates still to come)."""
     rows: list[dict[str, Any]] = []
     graphs: dict[str, HwGraph] = {}
-    estimates: dict[str, Future] = {}
-    with finn_worker() as finn:
+    estimates: dict[str, Future[dict[str, Any]]] = {}
+    anchors = model.anchors
+    finn = finn_worker()
+    try:
         for name, policy in policies.items():
             console.rule(f"4. {name}: QAT fine-tune, lower, golden check, MCU board, FINN")
             row = quantized_row(name, model, policy, config, data, out_dir, graphs)
             estimates[name] = finn.submit(
-                finn_row_from_file, name, out_dir / f"{name}.hwg", out_dir, config
+                finn_row_from_file, name, out_dir / f"{name}.hwg", out_dir, config.finn_board
             )
             console.print(f"{name}: FINN estimates for {config.finn_board} in the background")
-            anchors = model.anchors
             row.update(mcu_row(name, graphs[name], data[1], out_dir, config, console, anchors))
             rows.append(row)
+            for estimate in estimates.values():
+                if estimate.done():
+                    estimate.result()  # raises the worker's error now, not after every row
             clock.lap(f"{name} row")
         for row in rows:
             row.update(estimates[row["model"]].result())
         clock.lap("FINN estimates left")
+    except BaseException:
+        finn.shutdown(wait=False, cancel_futures=True)
+        raise
+    finn.shutdown()
     return rows
 
 

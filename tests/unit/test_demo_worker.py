@@ -1,45 +1,62 @@
 """The demo's FINN worker: lowest priority, and gone with the demo even when it is killed."""
 
 import os
+import select
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 PARENT = """
-import time
-from ajpq.demo import finn_worker
-with finn_worker() as worker:
-    worker.submit(time.sleep, 0).result()  # the worker is up
-    print(*worker._processes, flush=True)
-    worker.submit(time.sleep, 60)
-    time.sleep(60)
+import os, time
+from ajpq.demo_finn import finn_worker
+worker = finn_worker()
+print(worker.submit(os.getpid).result(), flush=True)  # the worker is up and set up
+worker.submit(time.sleep, 60)
+time.sleep(60)
 """
 
 
-def alive(pid: int) -> bool:
+def stat_fields(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat from its state field on, None once the process is gone."""
     try:
-        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
 
 
-def niceness(pid: int) -> int:
-    return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[16])
+def alive(pid: int) -> bool:
+    fields = stat_fields(pid)
+    return fields is not None and fields[0] != "Z"
+
+
+def read_line(parent: subprocess.Popen, seconds: float) -> str:
+    assert parent.stdout is not None
+    ready, _, _ = select.select([parent.stdout], [], [], seconds)
+    assert ready, f"the demo process printed no worker pid within {seconds:g} s"
+    return parent.stdout.readline()
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is Linux's")
 def test_the_worker_runs_at_the_lowest_priority_and_ends_with_a_killed_demo() -> None:
-    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True)
-    assert parent.stdout is not None
-    (worker,) = (int(pid) for pid in parent.stdout.readline().split())
-    assert alive(worker) and niceness(worker) == 19
-    os.kill(parent.pid, signal.SIGKILL)
-    parent.wait()
-    deadline = time.monotonic() + 10
-    while alive(worker) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not alive(worker)
+    with subprocess.Popen(
+        [sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True
+    ) as parent:
+        worker = 0
+        try:
+            worker = int(read_line(parent, 60))
+            fields = stat_fields(worker)
+            assert fields is not None and int(fields[16]) == 19  # nice, whatever pytest's
+            os.kill(parent.pid, signal.SIGKILL)
+            parent.wait()
+            deadline = time.monotonic() + 10
+            while alive(worker) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not alive(worker)
+        finally:
+            parent.kill()
+            if worker and alive(worker):
+                os.kill(worker, signal.SIGKILL)

@@ -20,7 +20,7 @@ LAYERS = (
     ("train", "backends"),
     ("deploy", "search"),
     ("__init__",),
-    ("demo", "demo_report", "cli", "cli_farm", "cli_model", "cli_user"),
+    ("demo", "demo_finn", "demo_report", "cli", "cli_farm", "cli_model", "cli_user"),
 )
 
 
