@@ -23,7 +23,7 @@ from rich.console import Console
 
 import ajpq
 from ajpq.data import Dataset
-from ajpq.demo_finn import finn_row_from_file, finn_worker
+from ajpq.demo_finn import finn_row_from_file, finn_worker, stop_now
 from ajpq.graph.hwgraph import HwGraph
 from ajpq.metrics import mean_iou
 from ajpq.models.checkpoint import load_model, save_model
@@ -322,7 +322,7 @@ def deployed_rows(
             row.update(estimates[row["model"]].result())
         clock.lap("FINN estimates left")
     except BaseException:
-        finn.shutdown(wait=False, cancel_futures=True)
+        stop_now(finn)
         raise
     finn.shutdown()
     return rows

@@ -42,6 +42,15 @@ def background_worker(parent: int) -> None:
             os._exit(1)
 
 
+def stop_now(worker: ProcessPoolExecutor) -> None:
+    """Drop the estimates still queued and end the one running (an error or Ctrl-C in the
+    demo should not wait ~50 s for an estimate nobody will read)."""
+    processes = list((getattr(worker, "_processes", None) or {}).values())  # 3.14 has
+    worker.shutdown(wait=False, cancel_futures=True)  # terminate_workers(); 3.11 not
+    for process in processes:
+        process.terminate()
+
+
 def finn_row_from_file(name: str, graph_path: Path, out_dir: Path, board: str) -> dict[str, Any]:
     """finn_row for the graph saved at graph_path (what the worker runs)."""
     return finn_row(name, HwGraph.load(graph_path), out_dir, board)

@@ -6,6 +6,8 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
@@ -60,3 +62,20 @@ def test_the_worker_runs_at_the_lowest_priority_and_ends_with_a_killed_demo() ->
             parent.kill()
             if worker and alive(worker):
                 os.kill(worker, signal.SIGKILL)
+
+
+def test_stop_now_ends_the_running_estimate_and_drops_the_queued_ones() -> None:
+    from ajpq.demo_finn import finn_worker, stop_now
+
+    worker = finn_worker()
+    pid = worker.submit(os.getpid).result()
+    running, queued = worker.submit(time.sleep, 60), worker.submit(time.sleep, 60)
+    while not running.running():
+        time.sleep(0.05)
+    stop_now(worker)
+    deadline = time.monotonic() + 10
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(pid)
+    wait([queued], timeout=10)  # cancelled, or failed with the pool: never run
+    assert queued.cancelled() or isinstance(queued.exception(), BrokenProcessPool)
