@@ -441,9 +441,10 @@ def demo(
 
 
 def main() -> None:
-    """Console-script entry: ajpq errors become one line on stderr and exit status 2."""
+    """Console-script entry: ajpq errors become one line on stderr and exit status 2; Ctrl-C
+    exits 130, as a shell expects of an interrupted command."""
     try:
-        app(standalone_mode=False)
+        status = app(standalone_mode=False)  # typer returns 130 for Ctrl-C, does not raise
     except AjpqError as exc:
         Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
@@ -455,6 +456,9 @@ def main() -> None:
             show()
             sys.exit(code)
         raise
+    if status == 130:
+        Console(stderr=True).print("interrupted", highlight=False)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -103,6 +103,19 @@ def run_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *ar
     return code, captured.out, captured.err
 
 
+def test_ctrl_c_exits_130_with_one_line(
+    graph_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from ajpq.graph.hwgraph import HwGraph
+
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(HwGraph, "load", interrupted)
+    code, out, err = run_main(monkeypatch, capsys, "info", str(graph_file))
+    assert (code, out, err.strip()) == (130, "", "interrupted")
+
+
 @pytest.fixture(scope="module")
 def small_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """40 random 8x8 grayscale images with labels 0..9 (shapes only; no accuracy asserted)."""
