@@ -456,9 +456,10 @@ def main() -> None:
             show()
             sys.exit(code)
         raise
-    if status == 130:
-        Console(stderr=True).print("interrupted", highlight=False)
-        sys.exit(130)
+    if isinstance(status, int) and status:  # 130: Ctrl-C; any other: a typer.Exit(code)
+        if status == 130:
+            Console(stderr=True).print("interrupted", highlight=False)
+        sys.exit(status)
 
 
 if __name__ == "__main__":

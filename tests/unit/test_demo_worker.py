@@ -70,12 +70,17 @@ def test_stop_now_ends_the_running_estimate_and_drops_the_queued_ones() -> None:
     worker = finn_worker()
     pid = worker.submit(os.getpid).result()
     running, queued = worker.submit(time.sleep, 60), worker.submit(time.sleep, 60)
-    while not running.running():
+    deadline = time.monotonic() + 60
+    while not running.running() and not running.done() and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert running.running(), running
+    time.sleep(0.5)  # the worker has taken it up
     stop_now(worker)
     deadline = time.monotonic() + 10
     while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not alive(pid)
-    wait([queued], timeout=10)  # cancelled, or failed with the pool: never run
-    assert queued.cancelled() or isinstance(queued.exception(), BrokenProcessPool)
+    wait([running, queued], timeout=10)  # both failed with the pool (or cancelled): never run
+    assert running.done() and queued.done()
+    for future in (running, queued):
+        assert future.cancelled() or isinstance(future.exception(timeout=0), BrokenProcessPool)
