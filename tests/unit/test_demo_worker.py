@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+# /proc and the parent-death signal are Linux's; elsewhere `alive` could not see a process
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc (Linux)")
+
 PARENT = """
 import os, time
 from ajpq.demo_finn import finn_worker
@@ -35,6 +38,13 @@ def alive(pid: int) -> bool:
     return fields is not None and fields[0] != "Z"
 
 
+def gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not alive(pid)
+
+
 def read_line(parent: subprocess.Popen, seconds: float) -> str:
     assert parent.stdout is not None
     ready, _, _ = select.select([parent.stdout], [], [], seconds)
@@ -42,7 +52,6 @@ def read_line(parent: subprocess.Popen, seconds: float) -> str:
     return parent.stdout.readline()
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is Linux's")
 def test_the_worker_runs_at_the_lowest_priority_and_ends_with_a_killed_demo() -> None:
     with subprocess.Popen(
         [sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True
@@ -54,10 +63,7 @@ def test_the_worker_runs_at_the_lowest_priority_and_ends_with_a_killed_demo() ->
             assert fields is not None and int(fields[16]) == 19  # nice, whatever pytest's
             os.kill(parent.pid, signal.SIGKILL)
             parent.wait()
-            deadline = time.monotonic() + 10
-            while alive(worker) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            assert not alive(worker)
+            assert gone_within(worker, 10)
         finally:
             parent.kill()
             if worker and alive(worker):
@@ -76,10 +82,7 @@ def test_stop_now_ends_the_running_estimate_and_drops_the_queued_ones() -> None:
     assert running.running(), running
     time.sleep(0.5)  # the worker has taken it up
     stop_now(worker)
-    deadline = time.monotonic() + 10
-    while alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not alive(pid)
+    assert gone_within(pid, 10)
     wait([running, queued], timeout=10)  # both failed with the pool (or cancelled): never run
     assert running.done() and queued.done()
     for future in (running, queued):
